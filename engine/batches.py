@@ -1,0 +1,55 @@
+"""Batch order: a pure function of (seed, batch size, epoch), so it needs no RNG state.
+
+Every run with the same seed and batch size reads the same stream, whatever its
+optimizer; a resumed run picks up at its step with nothing to restore. Epochs are
+shuffled without replacement and drop the last partial batch; a batch size of 0
+(or one >= the training set) means full-batch gradient descent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+
+def _epoch_seed(seed: int, batch_size: int, epoch: int) -> int:
+    digest = hashlib.blake2b(f"{seed}:{batch_size}:{epoch}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+class BatchStream:
+    """Indices into the training split for one (seed, batch size)."""
+
+    def __init__(self, seed: int, batch_size: int, n_train: int):
+        self.full = batch_size <= 0 or batch_size >= n_train
+        self.batch_size = n_train if self.full else batch_size
+        self.seed, self.n = seed, n_train
+        self.steps_per_epoch = 1 if self.full else n_train // batch_size
+        self._cached: tuple[int, torch.Tensor] | None = None
+
+    def epoch(self, e: int) -> torch.Tensor:
+        """(steps_per_epoch, batch_size) int64 indices for epoch ``e``."""
+        if self._cached is not None and self._cached[0] == e:
+            return self._cached[1]
+        if self.full:
+            idx = torch.arange(self.n).view(1, -1)
+        else:
+            g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.batch_size, e))
+            perm = torch.randperm(self.n, generator=g)
+            idx = perm[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, -1)
+        self._cached = (e, idx)
+        return idx
+
+    def digest(self, steps: int) -> str:
+        """Hash of the first ``steps`` batches, in order: equal digests, equal batches."""
+        h = hashlib.sha256(f"{self.n}:{self.batch_size}".encode())
+        for e in range((steps + self.steps_per_epoch - 1) // self.steps_per_epoch):
+            take = min(self.steps_per_epoch, steps - e * self.steps_per_epoch)
+            h.update(self.epoch(e)[:take].to(torch.int64).numpy().tobytes())
+        return h.hexdigest()
+
+
+def weights_digest(flat: torch.Tensor) -> str:
+    """Hash of a flat float64 weight vector: equal digests, bit-identical weights."""
+    return hashlib.sha256(flat.detach().to("cpu", torch.float64).contiguous().numpy().tobytes()).hexdigest()

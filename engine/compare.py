@@ -1,0 +1,118 @@
+"""The engine's front door: plan a spec into cohorts and train them.
+
+``compare(spec)`` trains everything in this process. A service instead calls
+``plan_cohorts`` once, then ``train_runs`` for each cohort wherever it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from engine.events import Event, MetricChunk, RunFinished, RunStarted
+from engine.spec import ComparisonSpec, RunPlan
+from engine.tasks import TaskData, make_task, split_sizes
+from engine.trainer import Cohort
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def effective_batch_size(spec: ComparisonSpec, run: RunPlan) -> int:
+    n_train = split_sizes(spec.task)[0]
+    return n_train if run.batch_size <= 0 else min(run.batch_size, n_train)
+
+
+def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None) -> list[list[int]]:
+    """Run indices grouped by batch size (runs of a group train stacked), in chunks of
+    at most ``max_runs``. Arm-major order keeps each arm's runs in contiguous rows."""
+    groups: dict[int, list[int]] = {}
+    for r in spec.runs():
+        groups.setdefault(effective_batch_size(spec, r), []).append(r.index)
+    size = max_runs or max(len(g) for g in groups.values())
+    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
+def load_task(spec: ComparisonSpec, device: torch.device) -> TaskData:
+    dtype = getattr(torch, spec.train.dtype)
+    return make_task(spec.task).to(device, dtype)
+
+
+def make_cohort(spec: ComparisonSpec, run_indices: list[int], device: torch.device | None = None,
+                data: TaskData | None = None) -> Cohort:
+    device = device or resolve_device(spec.train.device)
+    plans = spec.runs()
+    runs = [plans[i] for i in run_indices]
+    for r in runs:
+        r_bs = effective_batch_size(spec, r)
+        if r_bs != effective_batch_size(spec, runs[0]):
+            raise ValueError("runs of one cohort must share a batch size")
+    runs = [r.model_copy(update={"batch_size": effective_batch_size(spec, r)}) for r in runs]
+    data = data or load_task(spec, device)
+    return Cohort(spec, runs, data, device, getattr(torch, spec.train.dtype))
+
+
+def train_runs(spec: ComparisonSpec, run_indices: list[int], on_event: Callable[[Event], None], *,
+               device: torch.device | None = None, resume: bytes | None = None,
+               should_stop: Callable[[], bool] | None = None,
+               on_checkpoint: Callable[[int, bytes], None] | None = None,
+               checkpoint_every: int = 0) -> bool:
+    """Train one cohort, optionally from a checkpoint. False if ``should_stop`` ended it."""
+    cohort = make_cohort(spec, run_indices, device)
+    if resume is not None:
+        cohort.load_state_bytes(resume)
+    return cohort.train(on_event, should_stop=should_stop, on_checkpoint=on_checkpoint,
+                        checkpoint_every=checkpoint_every)
+
+
+@dataclass
+class RunResult:
+    run: int
+    label: str = ""
+    optimizer: str = ""
+    seed: int = 0
+    batch_size: int = 0
+    init_hash: str = ""
+    batch_hash: str = ""
+    curves: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Collector:
+    """An ``on_event`` that keeps everything, for in-process use."""
+
+    def __init__(self, forward: Callable[[Event], None] | None = None):
+        self.runs: dict[int, RunResult] = {}
+        self.forward = forward
+
+    def __call__(self, ev: Event) -> None:
+        if isinstance(ev, RunStarted):
+            self.runs[ev.run] = RunResult(ev.run, ev.label, ev.optimizer, ev.seed, ev.batch_size,
+                                          ev.init_hash, ev.batch_hash)
+        elif isinstance(ev, MetricChunk):
+            steps, values = self.runs[ev.run].curves.setdefault(ev.metric, ([], []))
+            steps += ev.steps
+            values += ev.values
+        elif isinstance(ev, RunFinished):
+            self.runs[ev.run].summary = ev.summary
+        if self.forward is not None:
+            self.forward(ev)
+
+
+def compare(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = None, *,
+            should_stop: Callable[[], bool] | None = None) -> dict[int, RunResult]:
+    """Train every run of ``spec`` here; returns each run's curves and summary."""
+    device = resolve_device(spec.train.device)
+    data = load_task(spec, device)
+    collect = Collector(on_event)
+    for group in plan_cohorts(spec):
+        make_cohort(spec, group, device, data).train(collect, should_stop=should_stop)
+    return dict(sorted(collect.runs.items()))

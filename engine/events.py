@@ -1,0 +1,56 @@
+"""What the engine tells its caller while it trains. Plain dataclasses, JSON-ready.
+
+Values may be NaN or infinite (a diverging run); callers that emit JSON must map
+them to null themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunStarted:
+    run: int
+    arm: int
+    label: str
+    optimizer: str
+    seed: int
+    batch_size: int
+    init_hash: str
+    batch_hash: str
+    type: str = "run_started"
+
+
+@dataclass
+class MetricChunk:
+    """Consecutive points of one metric of one run (steps ascending, 1-based)."""
+
+    run: int
+    metric: str
+    steps: list[int]
+    values: list[float]
+    type: str = "metrics"
+
+
+@dataclass
+class Progress:
+    runs: list[int]
+    step: int
+    steps: int
+    type: str = "progress"
+
+
+@dataclass
+class RunFinished:
+    run: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    type: str = "run_finished"
+
+
+Event = RunStarted | MetricChunk | Progress | RunFinished
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    return asdict(event)

@@ -1,0 +1,277 @@
+"""Optimizer registry: one definition per named optimizer, used three ways.
+
+1. The spec: each definition becomes a pydantic arm model whose fields are the
+   optimizer's real hyperparameters with torch's defaults and validated ranges.
+2. The reference path: ``make_torch_optimizer`` builds the real ``torch.optim`` class.
+3. The vectorized path: ``Stepper`` applies the same update rule to a slice of a
+   stacked parameter matrix (runs x params), one call per arm per step.
+
+The vectorized rules follow torch.optim's single-tensor implementations line by
+line, so both paths agree to rounding (checked by tests/engine/test_agreement.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class HParam:
+    """One hyperparameter: its default and the allowed closed/open range."""
+
+    name: str
+    default: float | bool
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    doc: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "bool" if isinstance(self.default, bool) else "float"
+
+    def range_text(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{lo}{low}, {high}{hi}"
+
+
+@dataclass(frozen=True)
+class OptimizerDef:
+    name: str
+    title: str
+    torch_class: str
+    hparams: tuple[HParam, ...]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    full_batch: bool = False
+    doc: str = ""
+
+    def defaults(self) -> dict[str, float | bool]:
+        return {h.name: h.default for h in self.hparams}
+
+
+def _lr(default: float) -> HParam:
+    return HParam("lr", default, 0.0, None, low_open=True, doc="learning rate")
+
+
+_WD = HParam("weight_decay", 0.0, 0.0, None, doc="L2 penalty added to the gradient")
+_MOMENTUM = HParam("momentum", 0.9, 0.0, 1.0, high_open=True, doc="momentum factor")
+_EPS_ADAM = HParam("eps", 1e-8, 0.0, None, low_open=True, doc="term added to the denominator")
+_BETA1 = HParam("beta1", 0.9, 0.0, 1.0, high_open=True, doc="decay of the first-moment average")
+_BETA2 = HParam("beta2", 0.999, 0.0, 1.0, high_open=True, doc="decay of the second-moment average")
+
+REGISTRY: dict[str, OptimizerDef] = {
+    d.name: d
+    for d in (
+        OptimizerDef(
+            "gd", "Gradient descent (full batch)", "SGD",
+            (_lr(1e-3), HParam("momentum", 0.0, 0.0, 1.0, high_open=True), _WD),
+            full_batch=True, doc="SGD on the whole training set every step",
+        ),
+        OptimizerDef("sgd", "SGD", "SGD", (_lr(1e-3), _WD), doc="plain mini-batch SGD"),
+        OptimizerDef(
+            "momentum", "Momentum", "SGD",
+            (_lr(1e-3), _MOMENTUM, HParam("dampening", 0.0, 0.0, 1.0), _WD),
+            doc="SGD with heavy-ball momentum",
+        ),
+        OptimizerDef(
+            "nesterov", "Nesterov", "SGD", (_lr(1e-3), _MOMENTUM, _WD),
+            fixed={"nesterov": True}, doc="SGD with Nesterov accelerated gradient",
+        ),
+        OptimizerDef(
+            "adagrad", "Adagrad", "Adagrad",
+            (
+                _lr(1e-2),
+                HParam("lr_decay", 0.0, 0.0, None),
+                _WD,
+                HParam("initial_accumulator_value", 0.0, 0.0, None),
+                HParam("eps", 1e-10, 0.0, None, low_open=True),
+            ),
+            doc="per-parameter steps scaled by the sum of squared gradients",
+        ),
+        OptimizerDef(
+            "adadelta", "Adadelta", "Adadelta",
+            (
+                HParam("lr", 1.0, 0.0, None, low_open=True, doc="scale of the delta (1.0: none)"),
+                HParam("rho", 0.9, 0.0, 1.0, doc="decay of the running averages"),
+                HParam("eps", 1e-6, 0.0, None, low_open=True),
+                _WD,
+            ),
+            doc="step sizes from running averages of squared gradients and updates",
+        ),
+        OptimizerDef(
+            "rmsprop", "RMSprop", "RMSprop",
+            (
+                _lr(1e-2),
+                HParam("alpha", 0.99, 0.0, 1.0, doc="smoothing constant"),
+                HParam("eps", 1e-8, 0.0, None, low_open=True),
+                _WD,
+                HParam("momentum", 0.0, 0.0, 1.0, high_open=True),
+                HParam("centered", False),
+            ),
+            doc="steps divided by a running RMS of the gradient",
+        ),
+        OptimizerDef(
+            "adam", "Adam", "Adam", (_lr(1e-3), _BETA1, _BETA2, _EPS_ADAM, _WD),
+            doc="momentum plus per-parameter adaptive steps, bias-corrected",
+        ),
+        OptimizerDef(
+            "adamw", "AdamW", "AdamW",
+            (_lr(1e-3), _BETA1, _BETA2, _EPS_ADAM, HParam("weight_decay", 1e-2, 0.0, None)),
+            doc="Adam with decoupled weight decay",
+        ),
+    )
+}
+
+
+def torch_kwargs(opt: OptimizerDef, hp: dict[str, Any]) -> dict[str, Any]:
+    """Map our flat hyperparameters onto the torch constructor's arguments."""
+    kw = dict(opt.fixed)
+    for name, value in hp.items():
+        if name in ("beta1", "beta2"):
+            continue
+        kw[name] = value
+    if "beta1" in hp:
+        kw["betas"] = (hp["beta1"], hp["beta2"])
+    if opt.torch_class == "SGD" and "momentum" not in kw:
+        kw["momentum"] = 0.0
+    return kw
+
+
+def make_torch_optimizer(name: str, params, hp: dict[str, Any]) -> torch.optim.Optimizer:
+    opt = REGISTRY[name]
+    cls = getattr(torch.optim, opt.torch_class)
+    # foreach=False: the single-tensor code path, the one the vectorized rules mirror.
+    return cls(params, foreach=False, **torch_kwargs(opt, hp))
+
+
+class Stepper:
+    """Applies one arm's update rule to rows [a, b) of the stacked parameters.
+
+    ``p`` and ``g`` are (runs, n_params) views; state tensors have the same shape.
+    ``lr`` is passed per call so schedules need no state here.
+    """
+
+    def __init__(self, name: str, hp: dict[str, Any], like: torch.Tensor):
+        self.name = name
+        self.hp = hp
+        self.step_count = 0
+        self.state: dict[str, torch.Tensor] = {}
+        kind = REGISTRY[name].torch_class
+        zeros = torch.zeros_like
+        if kind == "SGD" and self._momentum() > 0:
+            self.state["momentum_buffer"] = zeros(like)
+        elif kind == "Adagrad":
+            self.state["sum"] = torch.full_like(like, float(hp["initial_accumulator_value"]))
+        elif kind == "Adadelta":
+            self.state["square_avg"] = zeros(like)
+            self.state["acc_delta"] = zeros(like)
+        elif kind == "RMSprop":
+            self.state["square_avg"] = zeros(like)
+            if hp["momentum"] > 0:
+                self.state["momentum_buffer"] = zeros(like)
+            if hp["centered"]:
+                self.state["grad_avg"] = zeros(like)
+        elif kind in ("Adam", "AdamW"):
+            self.state["exp_avg"] = zeros(like)
+            self.state["exp_avg_sq"] = zeros(like)
+        self._rule = getattr(self, "_" + kind.lower())
+
+    def _momentum(self) -> float:
+        return float(self.hp.get("momentum", 0.0))
+
+    @torch.no_grad()
+    def step(self, p: torch.Tensor, g: torch.Tensor, lr: float) -> None:
+        self.step_count += 1
+        self._rule(p, g, lr)
+
+    def _sgd(self, p, g, lr):
+        wd = self.hp.get("weight_decay", 0.0)
+        if wd:
+            g = g.add(p, alpha=wd)
+        mu = self._momentum()
+        if mu > 0:
+            buf = self.state["momentum_buffer"]
+            if self.step_count == 1:
+                buf.copy_(g)
+            else:
+                buf.mul_(mu).add_(g, alpha=1 - self.hp.get("dampening", 0.0))
+            g = g.add(buf, alpha=mu) if REGISTRY[self.name].fixed.get("nesterov") else buf
+        p.add_(g, alpha=-lr)
+
+    def _adagrad(self, p, g, lr):
+        hp = self.hp
+        if hp["weight_decay"]:
+            g = g.add(p, alpha=hp["weight_decay"])
+        clr = lr / (1 + (self.step_count - 1) * hp["lr_decay"])
+        s = self.state["sum"]
+        s.addcmul_(g, g, value=1)
+        p.addcdiv_(g, s.sqrt().add_(hp["eps"]), value=-clr)
+
+    def _adadelta(self, p, g, lr):
+        hp = self.hp
+        if hp["weight_decay"]:
+            g = g.add(p, alpha=hp["weight_decay"])
+        rho, eps = hp["rho"], hp["eps"]
+        sq, acc = self.state["square_avg"], self.state["acc_delta"]
+        sq.mul_(rho).addcmul_(g, g, value=1 - rho)
+        std = sq.add(eps).sqrt_()
+        delta = acc.add(eps).sqrt_().div_(std).mul_(g)
+        acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+        p.add_(delta, alpha=-lr)
+
+    def _rmsprop(self, p, g, lr):
+        hp = self.hp
+        if hp["weight_decay"]:
+            g = g.add(p, alpha=hp["weight_decay"])
+        alpha = hp["alpha"]
+        sq = self.state["square_avg"]
+        sq.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        if hp["centered"]:
+            ga = self.state["grad_avg"]
+            ga.lerp_(g, 1 - alpha)
+            avg = sq.addcmul(ga, ga, value=-1).sqrt_()
+        else:
+            avg = sq.sqrt()
+        avg = avg.add_(hp["eps"])
+        if hp["momentum"] > 0:
+            buf = self.state["momentum_buffer"]
+            buf.mul_(hp["momentum"]).addcdiv_(g, avg)
+            p.add_(buf, alpha=-lr)
+        else:
+            p.addcdiv_(g, avg, value=-lr)
+
+    def _adam(self, p, g, lr, decoupled: bool = False):
+        hp = self.hp
+        b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
+        if decoupled:
+            p.mul_(1 - lr * wd)
+        elif wd:
+            g = g.add(p, alpha=wd)
+        m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        t = self.step_count
+        step_size = lr / (1 - b1**t)
+        denom = (v.sqrt() / math.sqrt(1 - b2**t)).add_(hp["eps"])
+        p.addcdiv_(m, denom, value=-step_size)
+
+    def _adamw(self, p, g, lr):
+        self._adam(p, g, lr, decoupled=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step_count, **{k: v.clone() for k, v in self.state.items()}}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.step_count = int(sd["step"])
+        for k, v in self.state.items():
+            v.copy_(sd[k])

@@ -1,0 +1,174 @@
+"""The comparison spec: one typed description of a job, validated the same way everywhere.
+
+Runs = arms x seeds. Arm models are generated from the optimizer registry, so each
+arm's fields are exactly its optimizer's hyperparameters, and a bad value is reported
+at its own path, e.g. ``arms.1.adam.beta1``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from engine.optimizers import REGISTRY, HParam, OptimizerDef
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(Strict):
+    """Learning-rate multiplier over training; ``lr`` stays the peak value."""
+
+    kind: Literal["constant", "cosine", "step", "exponential", "linear"] = "constant"
+    warmup_steps: int = Field(0, ge=0, description="linear ramp from 0 to lr")
+    step_size: int = Field(1000, ge=1, description="'step': steps between decays")
+    gamma: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="'step'/'exponential' factor")
+    min_factor: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="floor for cosine/linear")
+
+    def factor(self, step: int, total: int) -> float:
+        """Multiplier for the update taken at 0-based ``step``."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        t = step - self.warmup_steps
+        span = max(1, total - self.warmup_steps)
+        if self.kind == "cosine":
+            return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * t / span))
+        if self.kind == "linear":
+            return self.min_factor + (1 - self.min_factor) * (1 - t / span)
+        if self.kind == "step":
+            return self.gamma ** (t // self.step_size)
+        if self.kind == "exponential":
+            return self.gamma ** (t / span)
+        return 1.0
+
+
+class ArmBase(Strict):
+    label: str | None = Field(None, max_length=64, description="name shown in results")
+    batch_size: int | None = Field(None, ge=1, description="overrides train.batch_size")
+    schedule: Schedule = Schedule()
+    clip_grad_norm: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="clip each run's gradient to this norm"
+    )
+
+    @property
+    def definition(self) -> OptimizerDef:
+        return REGISTRY[self.optimizer]  # type: ignore[attr-defined]
+
+    def hyperparams(self) -> dict[str, Any]:
+        return {h.name: getattr(self, h.name) for h in self.definition.hparams}
+
+    def display(self) -> str:
+        return self.label or self.definition.title
+
+
+def _field_for(h: HParam) -> tuple[Any, Any]:
+    if h.kind == "bool":
+        return (bool, Field(h.default, description=h.doc))
+    kw: dict[str, Any] = {"allow_inf_nan": False, "description": f"{h.doc} {h.range_text()}".strip()}
+    if h.low is not None:
+        kw["gt" if h.low_open else "ge"] = h.low
+    if h.high is not None:
+        kw["lt" if h.high_open else "le"] = h.high
+    return (float, Field(h.default, **kw))
+
+
+def _arm_model(opt: OptimizerDef) -> type[ArmBase]:
+    fields: dict[str, Any] = {"optimizer": (Literal[opt.name], ...)}  # type: ignore[valid-type]
+    fields.update({h.name: _field_for(h) for h in opt.hparams})
+    cls_name = "".join(p.capitalize() for p in opt.name.split("_")) + "Arm"
+    return create_model(cls_name, __base__=ArmBase, __doc__=opt.doc, **fields)
+
+
+ARM_MODELS = {name: _arm_model(opt) for name, opt in REGISTRY.items()}
+Arm = Annotated[Union[tuple(ARM_MODELS.values())], Field(discriminator="optimizer")]  # type: ignore[valid-type]
+
+
+class TaskSpec(Strict):
+    name: Literal["wave", "moons", "spirals"] = "wave"
+    n: int = Field(10_000, ge=20, le=1_000_000, description="points generated")
+    noise: float = Field(0.03, ge=0, allow_inf_nan=False, description="label noise scale")
+    seed: int = Field(0, ge=0, description="data seed; the same data for every run")
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+
+class NetSpec(Strict):
+    kind: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field([64, 64], max_length=16)
+    activation: Literal["tanh", "relu", "gelu", "sigmoid"] = "tanh"
+    init: Literal["kaiming_normal", "xavier_uniform", "torch_default"] = "kaiming_normal"
+
+
+class EarlyStopping(Strict):
+    patience: int = Field(10, ge=1, description="evaluations without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
+
+
+class TrainSpec(Strict):
+    steps: int = Field(10_000, ge=1, le=10_000_000)
+    batch_size: int = Field(64, ge=1)
+    log_every: int = Field(1, ge=1, description="train loss, grad norm, update ratio, lr")
+    eval_every: int = Field(100, ge=1, description="validation and test metrics")
+    early_stopping: EarlyStopping | None = None
+    target_loss: float | None = Field(None, gt=0, allow_inf_nan=False, description="validation loss to reach")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+class ComparisonSpec(Strict):
+    """A full optimizer comparison: every arm trained from every seed."""
+
+    task: TaskSpec = TaskSpec()
+    net: NetSpec = NetSpec()
+    arms: list[Arm] = Field(..., min_length=1, max_length=64)  # type: ignore[valid-type]
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field([0], min_length=1, max_length=100)
+    train: TrainSpec = TrainSpec()
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct")
+        return v
+
+    @model_validator(mode="after")
+    def _labels_unique(self) -> ComparisonSpec:
+        labels = [a.display() for a in self.arms]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"arms need distinct labels; set 'label' on: {', '.join(dupes)}")
+        return self
+
+    def runs(self) -> list[RunPlan]:
+        """Every (arm, seed) pair, numbered arm-major: run = arm * len(seeds) + seed_pos."""
+        out = []
+        for a, arm in enumerate(self.arms):
+            for s, seed in enumerate(self.seeds):
+                bs = self.batch_size_of(arm)
+                out.append(RunPlan(index=len(out), arm=a, seed=seed, seed_pos=s, batch_size=bs))
+        return out
+
+    def batch_size_of(self, arm: ArmBase) -> int:
+        if arm.definition.full_batch:
+            return 0  # 0 means the whole training split, resolved by the trainer
+        return arm.batch_size or self.train.batch_size
+
+
+class RunPlan(Strict):
+    index: int
+    arm: int
+    seed: int
+    seed_pos: int
+    batch_size: int
