@@ -20,7 +20,6 @@ from torch import nn
 from engine.spec import NetSpec
 
 
-
 class _SigmoidTanh(torch.autograd.Function):
     """tanh(x) computed as 2*sigmoid(2x) - 1.
 

@@ -1,10 +1,6 @@
-"""Optimizer registry: one definition per named optimizer, used three ways.
-
-1. The spec: each definition becomes a pydantic arm model whose fields are the
-   optimizer's real hyperparameters with torch's defaults and validated ranges.
-2. The reference path: ``make_torch_optimizer`` builds the real ``torch.optim`` class.
-3. The vectorized path: ``Stepper`` applies the same update rule to a slice of a
-   stacked parameter matrix (runs x params), one call per arm per step.
+"""Optimizers as torch runs them: the real torch.optim class for the reference path,
+and ``Stepper``, the same update rule applied to a slice of stacked parameters
+(runs x params), one call per arm per step.
 
 The vectorized rules follow torch.optim's single-tensor implementations line by
 line, so both paths agree to rounding (checked by tests/engine/test_agreement.py).
@@ -13,124 +9,11 @@ line, so both paths agree to rounding (checked by tests/engine/test_agreement.py
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-
-@dataclass(frozen=True)
-class HParam:
-    """One hyperparameter: its default and the allowed closed/open range."""
-
-    name: str
-    default: float | bool
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    doc: str = ""
-
-    @property
-    def kind(self) -> str:
-        return "bool" if isinstance(self.default, bool) else "float"
-
-    def range_text(self) -> str:
-        if self.kind == "bool":
-            return "true or false"
-        lo = "(" if self.low_open else "["
-        hi = ")" if self.high_open else "]"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
-        return f"{lo}{low}, {high}{hi}"
-
-
-@dataclass(frozen=True)
-class OptimizerDef:
-    name: str
-    title: str
-    torch_class: str
-    hparams: tuple[HParam, ...]
-    fixed: dict[str, Any] = field(default_factory=dict)
-    full_batch: bool = False
-    doc: str = ""
-
-    def defaults(self) -> dict[str, float | bool]:
-        return {h.name: h.default for h in self.hparams}
-
-
-def _lr(default: float) -> HParam:
-    return HParam("lr", default, 0.0, None, low_open=True, doc="learning rate")
-
-
-_WD = HParam("weight_decay", 0.0, 0.0, None, doc="L2 penalty added to the gradient")
-_MOMENTUM = HParam("momentum", 0.9, 0.0, 1.0, high_open=True, doc="momentum factor")
-_EPS_ADAM = HParam("eps", 1e-8, 0.0, None, low_open=True, doc="term added to the denominator")
-_BETA1 = HParam("beta1", 0.9, 0.0, 1.0, high_open=True, doc="decay of the first-moment average")
-_BETA2 = HParam("beta2", 0.999, 0.0, 1.0, high_open=True, doc="decay of the second-moment average")
-
-REGISTRY: dict[str, OptimizerDef] = {
-    d.name: d
-    for d in (
-        OptimizerDef(
-            "gd", "Gradient descent (full batch)", "SGD",
-            (_lr(1e-3), HParam("momentum", 0.0, 0.0, 1.0, high_open=True), _WD),
-            full_batch=True, doc="SGD on the whole training set every step",
-        ),
-        OptimizerDef("sgd", "SGD", "SGD", (_lr(1e-3), _WD), doc="plain mini-batch SGD"),
-        OptimizerDef(
-            "momentum", "Momentum", "SGD",
-            (_lr(1e-3), _MOMENTUM, HParam("dampening", 0.0, 0.0, 1.0), _WD),
-            doc="SGD with heavy-ball momentum",
-        ),
-        OptimizerDef(
-            "nesterov", "Nesterov", "SGD", (_lr(1e-3), _MOMENTUM, _WD),
-            fixed={"nesterov": True}, doc="SGD with Nesterov accelerated gradient",
-        ),
-        OptimizerDef(
-            "adagrad", "Adagrad", "Adagrad",
-            (
-                _lr(1e-2),
-                HParam("lr_decay", 0.0, 0.0, None),
-                _WD,
-                HParam("initial_accumulator_value", 0.0, 0.0, None),
-                HParam("eps", 1e-10, 0.0, None, low_open=True),
-            ),
-            doc="per-parameter steps scaled by the sum of squared gradients",
-        ),
-        OptimizerDef(
-            "adadelta", "Adadelta", "Adadelta",
-            (
-                HParam("lr", 1.0, 0.0, None, low_open=True, doc="scale of the delta (1.0: none)"),
-                HParam("rho", 0.9, 0.0, 1.0, doc="decay of the running averages"),
-                HParam("eps", 1e-6, 0.0, None, low_open=True),
-                _WD,
-            ),
-            doc="step sizes from running averages of squared gradients and updates",
-        ),
-        OptimizerDef(
-            "rmsprop", "RMSprop", "RMSprop",
-            (
-                _lr(1e-2),
-                HParam("alpha", 0.99, 0.0, 1.0, doc="smoothing constant"),
-                HParam("eps", 1e-8, 0.0, None, low_open=True),
-                _WD,
-                HParam("momentum", 0.0, 0.0, 1.0, high_open=True),
-                HParam("centered", False),
-            ),
-            doc="steps divided by a running RMS of the gradient",
-        ),
-        OptimizerDef(
-            "adam", "Adam", "Adam", (_lr(1e-3), _BETA1, _BETA2, _EPS_ADAM, _WD),
-            doc="momentum plus per-parameter adaptive steps, bias-corrected",
-        ),
-        OptimizerDef(
-            "adamw", "AdamW", "AdamW",
-            (_lr(1e-3), _BETA1, _BETA2, _EPS_ADAM, HParam("weight_decay", 1e-2, 0.0, None)),
-            doc="Adam with decoupled weight decay",
-        ),
-    )
-}
+from engine.registry import REGISTRY, OptimizerDef
 
 
 def torch_kwargs(opt: OptimizerDef, hp: dict[str, Any]) -> dict[str, Any]:

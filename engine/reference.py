@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from engine.batches import BatchStream
-from engine.compare import effective_batch_size, load_task
 from engine.nets import build_module, initial_weights
 from engine.optimizers import make_torch_optimizer
+from engine.runner import effective_batch_size, load_task
 from engine.spec import ComparisonSpec
 from engine.trainer import loss_per_run
 

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from engine.optimizers import REGISTRY, HParam, OptimizerDef
+from engine.registry import REGISTRY, HParam, OptimizerDef
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -92,7 +92,7 @@ def _arm_model(opt: OptimizerDef) -> type[ArmBase]:
 
 
 ARM_MODELS = {name: _arm_model(opt) for name, opt in REGISTRY.items()}
-Arm = Annotated[Union[tuple(ARM_MODELS.values())], Field(discriminator="optimizer")]  # type: ignore[valid-type]
+Arm = Annotated[Union[tuple(ARM_MODELS.values())], Field(discriminator="optimizer")]  # type: ignore[valid-type]  # noqa: UP007
 
 
 class TaskSpec(Strict):

@@ -82,12 +82,6 @@ def _spirals(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
 _GENERATORS = {"wave": ("regression", 1, 1, _wave), "moons": ("classification", 2, 2, _moons),
                "spirals": ("classification", 2, 2, _spirals)}
 
-CATALOGUE = {
-    "wave": "regression: y = exp(-x^2) cos(10x) + noise, x ~ U(-3, 3) (the reference experiment)",
-    "moons": "classification: two interleaving half circles, 2-D inputs",
-    "spirals": "classification: two intertwined spirals, 2-D inputs",
-}
-
 
 def split_sizes(spec: TaskSpec) -> tuple[int, int, int]:
     """(train, val, test) sizes."""

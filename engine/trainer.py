@@ -14,10 +14,9 @@ from __future__ import annotations
 import io
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import warnings
 
 import torch
 import torch.nn.functional as F

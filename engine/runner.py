@@ -64,13 +64,13 @@ def train_runs(spec: ComparisonSpec, run_indices: list[int], on_event: Callable[
                device: torch.device | None = None, resume: bytes | None = None,
                should_stop: Callable[[], bool] | None = None,
                on_checkpoint: Callable[[int, bytes], None] | None = None,
-               checkpoint_every: int = 0) -> bool:
+               checkpoint_every: int = 0, flush_seconds: float = 0.5) -> bool:
     """Train one cohort, optionally from a checkpoint. False if ``should_stop`` ended it."""
     cohort = make_cohort(spec, run_indices, device)
     if resume is not None:
         cohort.load_state_bytes(resume)
     return cohort.train(on_event, should_stop=should_stop, on_checkpoint=on_checkpoint,
-                        checkpoint_every=checkpoint_every)
+                        checkpoint_every=checkpoint_every, flush_seconds=flush_seconds)
 
 
 @dataclass
