@@ -166,9 +166,8 @@ class Cohort:
               checkpoint_every: int = 0, flush_seconds: float = 0.5) -> bool:
         """Train to the end (or until ``should_stop``). Returns False if interrupted."""
         tr = self.spec.train
-        if self.step == 0:
-            for k, r in enumerate(self.runs):
-                on_event(self._started(k, r))
+        for k, r in enumerate(self.runs):  # also on resume: a consumer may be new
+            on_event(self._started(k, r))
         pending: list[tuple[int, tuple[torch.Tensor, ...]]] = []
         t0, last_flush = time.perf_counter() - self.elapsed, time.perf_counter()
         last_checkpoint, completed = self.step, True

@@ -1,0 +1,1 @@
+"""optarena: fair, fast optimizer comparisons."""

@@ -1,0 +1,24 @@
+import pytest
+
+from engine.presets import preset_dict
+from engine.spec import ComparisonSpec
+
+ALL_OPTIMIZERS = ["gd", "sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw"]
+
+
+def small_wave(**train) -> dict:
+    """The reference task, smaller: 2,000 points, quick to train on CPU."""
+    spec = preset_dict("seed-wave", {"task": {"n": 2000}, "train": {"steps": 200, "eval_every": 50, **train}})
+    return spec
+
+
+@pytest.fixture
+def all_arms_spec():
+    def make(dtype: str, steps: int) -> ComparisonSpec:
+        d = small_wave(steps=steps, dtype=dtype, eval_every=steps)
+        d["arms"] = [{"optimizer": name, "lr": 1e-2} for name in ALL_OPTIMIZERS]
+        d["arms"][5]["lr"] = 1.0  # adadelta at its own default
+        d["seeds"] = [0, 1]
+        return ComparisonSpec.model_validate(d)
+
+    return make
