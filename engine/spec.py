@@ -119,7 +119,10 @@ class EarlyStopping(Strict):
 class TrainSpec(Strict):
     steps: int = Field(10_000, ge=1, le=10_000_000)
     batch_size: int = Field(64, ge=1)
-    log_every: int = Field(1, ge=1, description="train loss, grad norm, update ratio, lr")
+    log_every: int = Field(1, ge=1, description="steps between train-loss points")
+    diag_every: int = Field(
+        10, ge=1, description="steps between gradient-norm and update-to-weight-ratio points "
+        "(each costs ~8% of a step, so not every step by default)")
     eval_every: int = Field(100, ge=1, description="validation and test metrics")
     early_stopping: EarlyStopping | None = None
     target_loss: float | None = Field(None, gt=0, allow_inf_nan=False, description="validation loss to reach")

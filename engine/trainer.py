@@ -11,6 +11,7 @@ evaluation); between flushes losses stay on the device.
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import time
@@ -123,24 +124,23 @@ class Cohort:
         arm = self.spec.arms[block.arm]
         return arm.lr * arm.schedule.factor(step, self.steps)
 
-    def train_step(self, step: int, log: bool) -> tuple[torch.Tensor, ...] | None:
+    def train_step(self, step: int, log: bool, diag: bool) -> tuple[torch.Tensor | None, ...]:
+        """One update of every run. Returns (losses if log, grad norms and update ratios if diag)."""
         x, y = self._batch(step)
         self.G.zero_()
         losses = loss_per_run(self.data.kind, self.net.forward(self.layers, x), y)
         losses.sum().backward()  # rows are independent: d(sum)/d(run k) is run k's gradient
         with torch.no_grad():
             P, G = self.P, self.G
-            gnorm = G.norm(dim=1) if (log or self.clip is not None) else None
+            gnorm = G.norm(dim=1) if (diag or self.clip is not None) else None
             if self.clip is not None:
                 # torch.nn.utils.clip_grad_norm_'s rule, with each run's own norm.
                 G.mul_((self.clip / (gnorm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
-            before = P.clone() if log else None
+            before = P.clone() if diag else None
             for b in self.blocks:
                 b.stepper.step(P[b.rows], G[b.rows], self._lr(b, step))
-            if not log:
-                return None
-            ratio = (P - before).norm(dim=1) / before.norm(dim=1)
-            return losses.detach(), gnorm, ratio
+            ratio = (P - before).norm(dim=1) / before.norm(dim=1) if diag else None
+        return (losses.detach() if log else None), (gnorm if diag else None), ratio
 
     # -- evaluation -------------------------------------------------------------------
 
@@ -168,21 +168,25 @@ class Cohort:
         tr = self.spec.train
         for k, r in enumerate(self.runs):  # also on resume: a consumer may be new
             on_event(self._started(k, r))
-        pending: list[tuple[int, tuple[torch.Tensor, ...]]] = []
+        losses: list[tuple[int, torch.Tensor]] = []  # (step, (K,) losses), still on the device
+        diags: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         t0, last_flush = time.perf_counter() - self.elapsed, time.perf_counter()
         last_checkpoint, completed = self.step, True
         for step in range(self.step, self.steps):
             n = step + 1
-            log = n % tr.log_every == 0 or n == self.steps
-            stats = self.train_step(step, log)
+            last = n == self.steps
+            loss, gnorm, ratio = self.train_step(step, n % tr.log_every == 0 or last,
+                                                 n % tr.diag_every == 0 or last)
             self.step = n
-            if stats is not None:
-                pending.append((n, stats))
-            evaluate = n % tr.eval_every == 0 or n == self.steps
+            if loss is not None:
+                losses.append((n, loss))
+            if ratio is not None:
+                diags.append((n, gnorm, ratio))
+            evaluate = n % tr.eval_every == 0 or last
             if evaluate or time.perf_counter() - last_flush > flush_seconds:
                 self.elapsed = time.perf_counter() - t0
-                self._flush(pending, on_event)
-                pending, last_flush = [], time.perf_counter()
+                self._flush(losses, diags, on_event)
+                losses, diags, last_flush = [], [], time.perf_counter()
                 if evaluate:
                     self._evaluate_and_stop(n, on_event)
                 on_event(Progress([r.index for r in self.runs], n, self.steps))
@@ -190,14 +194,14 @@ class Cohort:
                     break
                 # Only at a flush: everything up to ``n`` has been emitted before it is saved.
                 if on_checkpoint and checkpoint_every and n - last_checkpoint >= checkpoint_every \
-                        and n < self.steps:
+                        and not last:
                     on_checkpoint(n, self.state_bytes())
                     last_checkpoint = n
             if should_stop is not None and n % 8 == 0 and should_stop():
                 completed = False
                 break
         self.elapsed = time.perf_counter() - t0
-        self._flush(pending, on_event)
+        self._flush(losses, diags, on_event)
         if completed:
             for k, r in enumerate(self.runs):
                 on_event(RunFinished(r.index, self.summary(k)))
@@ -209,23 +213,29 @@ class Cohort:
         return RunStarted(r.index, r.arm, arm.display(), arm.optimizer, r.seed, self.batch_size,
                           self.init_hash[r.seed], stream.digest(self.steps))
 
-    def _flush(self, pending: list[tuple[int, tuple[torch.Tensor, ...]]],
+    def _flush(self, losses: list[tuple[int, torch.Tensor]],
+               diags: list[tuple[int, torch.Tensor, torch.Tensor]],
                on_event: Callable[[Event], None]) -> None:
-        if not pending:
-            return
-        steps = [n for n, _ in pending]
-        cols = [torch.stack(c).cpu() for c in zip(*(s for _, s in pending), strict=True)]  # the sync
-        losses = cols[0]
+        """Move buffered points to the host (the only sync between evaluations) and emit them."""
+        series = []
+        if losses:
+            series.append(("train_loss", [n for n, _ in losses], torch.stack([v for _, v in losses]).cpu()))
+        if diags:
+            steps = [n for n, _, _ in diags]
+            series.append(("grad_norm", steps, torch.stack([g for _, g, _ in diags]).cpu()))
+            series.append(("update_ratio", steps, torch.stack([r for _, _, r in diags]).cpu()))
         for k, r in enumerate(self.runs):
             if self.stopped[k]:
                 continue
-            end = len(steps)
-            bad = (~torch.isfinite(losses[:, k])).nonzero()
-            if len(bad):
-                end = int(bad[0]) + 1  # keep the first non-finite point, flagged downstream
-                self._stop(k, steps[end - 1], "diverged")
-            for name, col in zip(TRAIN_METRICS, cols, strict=True):
-                on_event(MetricChunk(r.index, name, steps[:end], col[:end, k].tolist()))
+            if losses:
+                bad = (~torch.isfinite(series[0][2][:, k])).nonzero()
+                if len(bad):  # keep the first non-finite point; it is flagged downstream
+                    self._stop(k, series[0][1][int(bad[0])], "diverged")
+            limit = self.stop_step[k] if self.stopped[k] else self.steps
+            for name, steps, values in series:
+                end = bisect.bisect_right(steps, limit)
+                if end:
+                    on_event(MetricChunk(r.index, name, steps[:end], values[:end, k].tolist()))
 
     def _evaluate_and_stop(self, n: int, on_event: Callable[[Event], None]) -> None:
         point = self._eval_point(n)
