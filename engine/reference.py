@@ -19,31 +19,35 @@ from engine.spec import ComparisonSpec
 from engine.trainer import loss_per_run
 
 
-def train_sequential(spec: ComparisonSpec, steps: int | None = None,
-                     device: torch.device | None = None) -> dict[int, list[float]]:
-    """Train every run one after another at each step; returns train loss per step."""
-    device = device or torch.device("cpu")
-    dtype = getattr(torch, spec.train.dtype)
-    data = load_task(spec, device)
-    steps = steps or spec.train.steps
-    n_train = data.train.x.shape[0]
-    runs, models, optims, streams = spec.runs(), [], [], []
-    for r in runs:
-        arm = spec.arms[r.arm]
-        model = build_module(spec.net, data.in_dim, data.out_dim).to(device, dtype)
-        w0 = initial_weights(spec.net, data.in_dim, data.out_dim, r.seed).to(device, dtype)
-        nn.utils.vector_to_parameters(w0, model.parameters())
-        models.append(model)
-        optims.append(make_torch_optimizer(arm.optimizer, model.parameters(), arm.hyperparams()))
-        streams.append(BatchStream(r.seed, effective_batch_size(spec, r), n_train))
-    curves: dict[int, list[float]] = {r.index: [] for r in runs}
-    for step in range(steps):
-        for r, model, opt, stream in zip(runs, models, optims, streams, strict=True):
+class SequentialRuns:
+    """Every run of a spec as its own nn.Module and torch.optim optimizer."""
+
+    def __init__(self, spec: ComparisonSpec, device: torch.device | None = None):
+        self.spec = spec
+        self.device = device or torch.device("cpu")
+        dtype = getattr(torch, spec.train.dtype)
+        self.data = data = load_task(spec, self.device)
+        n_train = data.train.x.shape[0]
+        self.runs, self.models, self.optims, self.streams = spec.runs(), [], [], []
+        for r in self.runs:
             arm = spec.arms[r.arm]
+            model = build_module(spec.net, data.in_dim, data.out_dim).to(self.device, dtype)
+            w0 = initial_weights(spec.net, data.in_dim, data.out_dim, r.seed).to(self.device, dtype)
+            nn.utils.vector_to_parameters(w0, model.parameters())
+            self.models.append(model)
+            self.optims.append(make_torch_optimizer(arm.optimizer, model.parameters(), arm.hyperparams()))
+            self.streams.append(BatchStream(r.seed, effective_batch_size(spec, r), n_train))
+        self.curves: dict[int, list[float]] = {r.index: [] for r in self.runs}
+
+    def step(self, step: int) -> None:
+        """One step of every run, one after another, as the notebook does."""
+        data, total = self.data, self.spec.train.steps
+        for r, model, opt, stream in zip(self.runs, self.models, self.optims, self.streams, strict=True):
+            arm = self.spec.arms[r.arm]
             for group in opt.param_groups:
-                group["lr"] = arm.lr * arm.schedule.factor(step, spec.train.steps)
+                group["lr"] = arm.lr * arm.schedule.factor(step, total)
             e, j = divmod(step, stream.steps_per_epoch)
-            idx = stream.epoch(e)[j].to(device) if not stream.full else slice(None)
+            idx = stream.epoch(e)[j].to(self.device) if not stream.full else slice(None)
             x, y = data.train.x[idx], data.train.y[idx]
             loss = loss_per_run(data.kind, model(x).unsqueeze(0), y.unsqueeze(0))[0]
             opt.zero_grad()
@@ -51,5 +55,13 @@ def train_sequential(spec: ComparisonSpec, steps: int | None = None,
             if arm.clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), arm.clip_grad_norm)
             opt.step()
-            curves[r.index].append(loss.item())
-    return curves
+            self.curves[r.index].append(loss.item())
+
+
+def train_sequential(spec: ComparisonSpec, steps: int | None = None,
+                     device: torch.device | None = None) -> dict[int, list[float]]:
+    """Train every run one after another at each step; returns train loss per step."""
+    runs = SequentialRuns(spec, device)
+    for step in range(steps or spec.train.steps):
+        runs.step(step)
+    return runs.curves

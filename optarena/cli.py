@@ -58,7 +58,7 @@ def run(
     spec_file: Annotated[Path | None, typer.Argument(help="comparison spec (JSON)")] = None,
     preset: Annotated[str | None, typer.Option(help="a named preset instead of a file")] = None,
     steps: Annotated[int | None, typer.Option(help="override train.steps")] = None,
-    out: Annotated[Path, typer.Option(help="where to write the metrics JSON")] = Path("optarena-metrics.json"),
+    out: Annotated[Path, typer.Option(help="metrics JSON to write")] = Path("optarena-metrics.json"),
 ) -> None:
     """Train a comparison here, without a server; print the results and save every metric."""
     from engine.runner import compare
