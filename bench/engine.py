@@ -1,11 +1,17 @@
 """Engine benchmark: the notebook-style loop vs the vectorized engine on seed-wave-all.
 
-Both train 7 optimizers x 5 seeds x 10,000 steps at batch 64 with the train loss
-logged every step and one evaluation at the end, in this one process. The last line
-of output is one JSON object (naive_s, engine_s, ratio, log_overhead, peak_rss_mb).
+All contestants train 7 optimizers x 5 seeds x 10,000 steps at batch 64 in this one
+process, with one evaluation at the end:
+- naive: one nn.Module + torch.optim per run, a Python loop over runs each step,
+  train loss read with .item() every step (engine.reference.SequentialRuns);
+- engine: the stacked trainer, train loss logged every step;
+- engine-quiet: the same with no train-loss logging (for the logging overhead).
+They advance in turns, ``--chunk`` steps at a time, so that a burst of load on a
+shared machine slows all of them alike; each total is the sum of its chunks.
+The last line of output is one JSON object.
 
-    make bench-engine                 # full size
-    .venv/bin/python bench/engine.py --steps 1000   # a quick look
+    make bench-engine
+    .venv/bin/python bench/engine.py --steps 1000     # a quick look
 """
 
 from __future__ import annotations
@@ -22,51 +28,74 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from engine.presets import preset  # noqa: E402
-from engine.reference import train_sequential  # noqa: E402
-from engine.runner import compare  # noqa: E402
+from engine.reference import SequentialRuns  # noqa: E402
+from engine.runner import Collector, make_cohort, plan_cohorts  # noqa: E402
 
 
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+def _spec(steps: int, log_every: int, device: str):
+    return preset("seed-wave-all", {"train": {"steps": steps, "log_every": log_every,
+                                              "eval_every": steps, "device": device}})
+
+
+class _Engine:
+    def __init__(self, spec):
+        self.collect = Collector()
+        self.cohorts = [make_cohort(spec, group) for group in plan_cohorts(spec)]
+
+    def advance(self, until: int) -> None:
+        for c in self.cohorts:
+            c.train(self.collect, until=until)
+
+
+class _Naive:
+    def __init__(self, spec, device):
+        self.runs, self.step = SequentialRuns(spec, torch.device(device)), 0
+
+    def advance(self, until: int) -> None:
+        while self.step < until:
+            self.runs.step(self.step)
+            self.step += 1
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10_000)
+    ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-naive", action="store_true", help="engine timings only (e.g. on a GPU)")
     args = ap.parse_args()
-
-    def spec(log_every: int):
-        return preset("seed-wave-all", {"train": {"steps": args.steps, "log_every": log_every,
-                                                  "eval_every": args.steps, "device": args.device}})
-
-    logged = spec(1)
-    runs = len(logged.runs())
-    print(f"seed-wave-all: {runs} runs x {args.steps} steps, batch 64, torch {torch.__version__}, "
+    spec = _spec(args.steps, 1, args.device)
+    print(f"seed-wave-all: {len(spec.runs())} runs x {args.steps} steps, batch 64, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {args.device}", flush=True)
-    compare(spec(args.steps).model_copy(update={"train": logged.train.model_copy(update={"steps": 50})}))
+    _Engine(_spec(50, 1, args.device)).advance(50)  # warm-up: allocator, kernels
 
-    engine_s = _timed(lambda: compare(logged))
-    print(f"engine, loss logged every step: {engine_s:.2f} s", flush=True)
-    quiet_s = _timed(lambda: compare(spec(args.steps)))
-    print(f"engine, loss logged at the end only: {quiet_s:.2f} s", flush=True)
-    naive_s = None
+    contestants = {"engine": _Engine(spec), "engine_quiet": _Engine(_spec(args.steps, args.steps, args.device))}
     if not args.skip_naive:
-        naive_s = _timed(lambda: train_sequential(logged, device=torch.device(args.device)))
-        print(f"notebook-style loop: {naive_s:.2f} s", flush=True)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = {
-        "runs": runs, "steps": args.steps, "device": args.device,
-        "naive_s": None if naive_s is None else round(naive_s, 2),
-        "engine_s": round(engine_s, 2),
-        "ratio": None if naive_s is None else round(naive_s / engine_s, 2),
-        "log_overhead": round(engine_s / quiet_s - 1, 4),
-        "peak_rss_mb": round(rss_mb, 1),
-    }
-    print(json.dumps(out))
+        contestants["naive"] = _Naive(spec, args.device)
+    totals = dict.fromkeys(contestants, 0.0)
+    for until in range(args.chunk, args.steps + args.chunk, args.chunk):
+        for name, c in contestants.items():
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            c.advance(min(until, args.steps))
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            totals[name] += time.perf_counter() - t
+        print(f"  step {min(until, args.steps):>6}: " +
+              ", ".join(f"{k} {v:.1f} s" for k, v in totals.items()), flush=True)
+
+    runs = contestants["engine"].collect.runs
+    assert all(r.curves["train_loss"][0][-1] == args.steps for r in runs.values())
+    naive = totals.get("naive")
+    print(json.dumps({
+        "runs": len(runs), "steps": args.steps, "device": args.device,
+        "naive_s": None if naive is None else round(naive, 2),
+        "engine_s": round(totals["engine"], 2),
+        "ratio": None if naive is None else round(naive / totals["engine"], 2),
+        "log_overhead": round(totals["engine"] / totals["engine_quiet"] - 1, 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
 
 
 if __name__ == "__main__":

@@ -163,16 +163,19 @@ class Cohort:
     def train(self, on_event: Callable[[Event], None], *,
               should_stop: Callable[[], bool] | None = None,
               on_checkpoint: Callable[[int, bytes], None] | None = None,
-              checkpoint_every: int = 0, flush_seconds: float = 0.5) -> bool:
-        """Train to the end (or until ``should_stop``). Returns False if interrupted."""
+              checkpoint_every: int = 0, flush_seconds: float = 0.5, until: int | None = None) -> bool:
+        """Train to the end, or to step ``until``, or until ``should_stop`` says so.
+
+        Returns True once every run has finished; a later call continues where this
+        one left off (that is also how a checkpoint resumes)."""
         tr = self.spec.train
         for k, r in enumerate(self.runs):  # also on resume: a consumer may be new
             on_event(self._started(k, r))
         losses: list[tuple[int, torch.Tensor]] = []  # (step, (K,) losses), still on the device
         diags: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         t0, last_flush = time.perf_counter() - self.elapsed, time.perf_counter()
-        last_checkpoint, completed = self.step, True
-        for step in range(self.step, self.steps):
+        last_checkpoint, interrupted = self.step, False
+        for step in range(self.step, self.steps if until is None else min(until, self.steps)):
             n = step + 1
             last = n == self.steps
             loss, gnorm, ratio = self.train_step(step, n % tr.log_every == 0 or last,
@@ -198,10 +201,11 @@ class Cohort:
                     on_checkpoint(n, self.state_bytes())
                     last_checkpoint = n
             if should_stop is not None and n % 8 == 0 and should_stop():
-                completed = False
+                interrupted = True
                 break
         self.elapsed = time.perf_counter() - t0
         self._flush(losses, diags, on_event)
+        completed = not interrupted and (self.step == self.steps or all(self.stopped))
         if completed:
             for k, r in enumerate(self.runs):
                 on_event(RunFinished(r.index, self.summary(k)))

@@ -1,0 +1,124 @@
+"""Optimizer trajectories on 2-D test functions, to be drawn over the function's contours.
+
+Every registry optimizer starts from the same point and takes ``steps`` updates with the
+engine's own vectorized update rules (``Stepper``), so a path here is exactly what that
+optimizer does in a training run. The functions are deterministic, so "gd" and "sgd" trace
+the same path; both are kept so that every optimizer name has a path.
+
+- Rosenbrock: a curved, narrow valley (minimum at (1, 1)); momentum helps, plain GD crawls.
+- Beale: flat plateaus and steep walls (minimum at (3, 0.5)); adaptive steps help.
+- Saddle x^2 - y^2: GD started near the ridge escapes only slowly; no minimum at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.optimizers import Stepper
+from engine.registry import REGISTRY
+
+_SGD_FAMILY = {"gd", "sgd", "momentum", "nesterov"}
+
+
+def rosenbrock(P: torch.Tensor) -> torch.Tensor:
+    x, y = P[:, 0], P[:, 1]
+    return (1 - x) ** 2 + 100 * (y - x**2) ** 2
+
+
+def beale(P: torch.Tensor) -> torch.Tensor:
+    x, y = P[:, 0], P[:, 1]
+    return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
+
+
+def saddle(P: torch.Tensor) -> torch.Tensor:
+    return P[:, 0] ** 2 - P[:, 1] ** 2
+
+
+@dataclass(frozen=True)
+class Surface:
+    fn: Callable[[torch.Tensor], torch.Tensor]  # (K, 2) -> (K,)
+    start: tuple[float, float]
+    minimum: tuple[float, float] | None
+    bounds: tuple[tuple[float, float], tuple[float, float]]  # ((x_lo, x_hi), (y_lo, y_hi)) for drawing
+    lr_sgd: float  # default lr for the SGD family; the gradients' scale differs per function
+    lr_adaptive: float  # for Adagrad, RMSprop, Adam, AdamW (Adadelta keeps its own lr of 1.0)
+
+
+FUNCTIONS: dict[str, Surface] = {
+    "rosenbrock": Surface(rosenbrock, (-1.5, 2.0), (1.0, 1.0), ((-2.0, 2.0), (-1.0, 3.0)), 1e-3, 5e-2),
+    "beale": Surface(beale, (1.0, 1.5), (3.0, 0.5), ((-4.5, 4.5), (-4.5, 4.5)), 1e-3, 5e-2),
+    "saddle": Surface(saddle, (-1.0, 1e-3), None, ((-1.5, 1.5), (-1.5, 1.5)), 1e-2, 1e-2),
+}
+
+
+def default_hyperparams(name: str, fn: Surface) -> dict[str, Any]:
+    hp = REGISTRY[name].defaults()
+    if name in _SGD_FAMILY:
+        hp["lr"] = fn.lr_sgd
+    elif name != "adadelta":
+        hp["lr"] = fn.lr_adaptive
+    return hp
+
+
+def _point(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def trajectories(function: str, steps: int = 300, optimizers: list[str] | None = None,
+                 hyperparams: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One point per step (start included) per optimizer on ``function``, JSON-ready.
+
+    ``hyperparams`` overrides per optimizer, e.g. {"adam": {"lr": 0.1}}. A path that leaves
+    the finite numbers records null from then on and the step at which it diverged.
+    """
+    fn = FUNCTIONS[function]
+    names = optimizers or list(REGISTRY)
+    hps = {n: default_hyperparams(n, fn) | (hyperparams or {}).get(n, {}) for n in names}
+    P = torch.tensor([fn.start] * len(names), dtype=torch.float64)  # (K, 2): one row per optimizer
+    steppers = [Stepper(n, hps[n], P[k:k + 1]) for k, n in enumerate(names)]
+    points, values = [P.clone()], []
+    for _ in range(steps):
+        Pg = P.detach().requires_grad_(True)
+        f = fn.fn(Pg)
+        (G,) = torch.autograd.grad(f.sum(), Pg)  # rows are independent: row k is optimizer k's gradient
+        values.append(f.detach())
+        for k, st in enumerate(steppers):
+            st.step(P[k:k + 1], G[k:k + 1], hps[names[k]]["lr"])
+        points.append(P.clone())
+    values.append(fn.fn(P))
+    path, loss = torch.stack(points), torch.stack(values)  # (steps + 1, K, 2), (steps + 1, K)
+    return {"function": function, "start": list(fn.start),
+            "minimum": list(fn.minimum) if fn.minimum else None,
+            "paths": {n: _path(n, hps[n], path[:, k], loss[:, k]) for k, n in enumerate(names)}}
+
+
+def _path(name: str, hp: dict[str, Any], xy: torch.Tensor, loss: torch.Tensor) -> dict[str, Any]:
+    bad = (~torch.isfinite(xy).all(1) | ~torch.isfinite(loss)).nonzero()
+    diverged_at = int(bad[0]) if len(bad) else None
+    return {"optimizer": name, "title": REGISTRY[name].title, "hyperparameters": hp,
+            "x": [_point(v) for v in xy[:, 0].tolist()], "y": [_point(v) for v in xy[:, 1].tolist()],
+            "loss": [_point(v) for v in loss.tolist()], "diverged_at_step": diverged_at}
+
+
+def contour_grid(function: str, n: int = 100) -> dict[str, Any]:
+    """f on an n x n grid over the function's drawing bounds: z[i][j] = f(x[j], y[i]).
+
+    Also log-spaced contour levels, since Rosenbrock and Beale span many decades.
+    """
+    fn = FUNCTIONS[function]
+    (x0, x1), (y0, y1) = fn.bounds
+    xs = torch.linspace(x0, x1, n, dtype=torch.float64)
+    ys = torch.linspace(y0, y1, n, dtype=torch.float64)
+    Y, X = torch.meshgrid(ys, xs, indexing="ij")
+    Z = fn.fn(torch.stack([X.flatten(), Y.flatten()], 1)).view(n, n)
+    lo, hi = float(Z.min()), float(Z.max())
+    if lo > 0:
+        levels = torch.logspace(math.log10(lo), math.log10(hi), 20, dtype=torch.float64).tolist()
+    else:  # the saddle goes negative: linear levels
+        levels = torch.linspace(lo, hi, 20, dtype=torch.float64).tolist()
+    return {"function": function, "x": xs.tolist(), "y": ys.tolist(), "z": Z.tolist(), "levels": levels}
