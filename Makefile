@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-engine migrate
+.PHONY: install run test lint bench bench-engine bench-service migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,4 +25,29 @@ lint: $(STAMP)
 bench-engine: $(STAMP)
 	$(BIN)/python bench/engine.py
 
-bench: bench-engine
+# Settings come from OPTARENA_* variables; with none, data and broker are SQLite files in ./var.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+QUEUES ?= cpu
+
+migrate: $(STAMP)
+	$(BIN)/alembic upgrade head
+
+worker: $(STAMP)
+	$(BIN)/celery -A worker.celery_app worker -Q $(QUEUES) --pool solo -l INFO
+
+api: $(STAMP)
+	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+
+# The embedded default: the API and one worker in the foreground; Ctrl-C stops both.
+run: migrate
+	@mkdir -p var
+	@echo "optarena: API docs at http://$(HOST):$(PORT)/docs (worker log: var/worker.log)"
+	@$(BIN)/celery -A worker.celery_app worker -Q $(QUEUES) --pool solo -l INFO > var/worker.log 2>&1 & \
+	  worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	  $(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+
+bench-service: $(STAMP)
+	$(BIN)/python bench/service.py
+
+bench: bench-engine bench-service

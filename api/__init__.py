@@ -1,0 +1,1 @@
+"""The FastAPI process: routes, request/response schemas, services. Never imports torch."""

@@ -1,0 +1,96 @@
+"""Response schemas of the jobs routes, and the request examples shown in /docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int
+    arm: int
+    label: str
+    optimizer: str
+    seed: int
+    batch_size: int
+    hyperparams: dict[str, Any]
+    status: str
+    step: int
+    init_hash: str | None
+    batch_hash: str | None
+    summary: dict[str, Any] | None
+
+
+class ShardOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int
+    run_indices: list[int]
+    queue: str
+    status: str
+    step: int
+    attempts: int
+    owner: str | None
+    heartbeat_at: datetime | None
+    error: str | None
+
+
+class JobSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: Status
+    preset: str | None
+    source: str
+    n_runs: int
+    steps: int
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: Any | None
+
+
+class JobOut(JobSummary):
+    spec: dict[str, Any] | None
+    progress: float
+    runs: list[RunOut]
+    shards: list[ShardOut]
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "preset": {
+        "summary": "The notes' experiment, shortened",
+        "description": "A named preset (GET /presets) with fields overridden one by one.",
+        "value": {"preset": "seed-wave", "overrides": {"train": {"steps": 500}}},
+    },
+    "spec": {
+        "summary": "A full spec",
+        "description": "Every field of a comparison spec; omitted fields take their defaults.",
+        "value": {
+            "task": {"name": "wave", "n": 2000},
+            "net": {"hidden": [32, 32], "activation": "tanh"},
+            "arms": [{"optimizer": "sgd", "lr": 0.01}, {"optimizer": "adam", "lr": 0.01}],
+            "seeds": [0, 1],
+            "train": {"steps": 300, "batch_size": 64, "eval_every": 50},
+        },
+    },
+}
+
+CREATE_DESCRIPTION = """Submit a comparison: either a full spec, or `{"preset": name, "overrides": {...}}`
+where overrides are merged into the preset field by field (lists such as `arms` are replaced whole).
+Send an `Idempotency-Key` header to make retries safe: the same key and body return the same job.
+Invalid input answers 422 with one entry per problem, each with its field path (`loc`, `field`)."""

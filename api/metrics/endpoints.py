@@ -1,0 +1,33 @@
+"""GET /jobs/{id}/metrics: the stored curves, columnar per run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import JobDep, SessionDep
+from api.metrics import service
+
+router = APIRouter(prefix="/jobs", tags=["metrics"])
+
+METRICS_DOC = """Curves of the job, per run and metric: `steps` and `values` arrays of equal length.
+Non-finite values (a diverging run) are sent as `null`, with `nonfinite: true` and their steps in
+`nonfinite_steps`. `after_step` returns only later points (pass the previous answer's
+`next_after_step` to poll); `max_points` downsamples each curve deterministically to at most that
+many points, keeping every bucket's minimum and maximum."""
+
+
+@router.get("/{job_id}/metrics", description=METRICS_DOC,
+            responses={200: {"content": {"application/json": {"example": {
+                "job_id": "…", "after_step": 0, "next_after_step": 300, "runs": [
+                    {"run": 0, "label": "SGD", "status": "succeeded", "metrics": {"train_loss": {
+                        "steps": [1, 2, 3], "values": [0.31, None, 0.29], "nonfinite": True,
+                        "nonfinite_steps": [2]}}}]}}}}})
+def get_metrics(session: SessionDep, job: JobDep,
+                run: Annotated[list[int] | None, Query(description="run indices; all if absent")] = None,
+                metric: Annotated[list[str] | None, Query(description="e.g. train_loss, val_loss")] = None,
+                after_step: Annotated[int, Query(ge=0, description="only points after this step")] = 0,
+                max_points: Annotated[int | None, Query(ge=4, le=1_000_000)] = None) -> Response:
+    body = service.metrics_json(session, job.id, run, metric, after_step, max_points)
+    return Response(body, media_type="application/json")

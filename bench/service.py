@@ -1,0 +1,215 @@
+"""Service benchmark (``make bench-service``): metric ingestion into PostgreSQL and SQLite,
+reading curves back over HTTP, seed-wave-all end to end against the engine alone, and the
+delay from the worker to an SSE client. The last line of output is one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+from alembic import command
+from alembic.config import Config
+from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from api.main import create_app  # noqa: E402
+from engine.events import MetricChunk, Progress  # noqa: E402
+from models.db import session_factory  # noqa: E402
+from models.tables import Shard  # noqa: E402
+from optarena.settings import Settings, get_settings  # noqa: E402
+from optarena.submission import create_job, parse_request  # noqa: E402
+from worker.buffer import EventBuffer  # noqa: E402
+from worker.persist import consolidate, write_batch  # noqa: E402
+
+TRAIN, EVAL = ("train_loss", "grad_norm", "update_ratio"), ("val_loss", "test_loss", "lr", "examples_seen",
+                                                           "wall_time")
+
+
+def migrate(url: str) -> None:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+def engine_like_events(runs: int, steps: int, every: int):  # noqa: ANN201 - a generator of lists
+    """What the engine emits, one flush (``every`` steps, ending at an evaluation) at a time."""
+    rng = np.random.default_rng(0)
+    for end in range(every, steps + 1, every):
+        window = list(range(end - every + 1, end + 1))
+        events = [MetricChunk(r, m, window, rng.random(every).tolist()) for r in range(runs) for m in TRAIN]
+        events += [MetricChunk(r, m, [end], [float(rng.random())]) for r in range(runs) for m in EVAL]
+        yield events + [Progress(list(range(runs)), end, steps)]
+
+
+def ingest(url: str, runs: int, steps: int) -> tuple[float, str]:
+    """Points per second through the worker's buffer and batch writer."""
+    migrate(url)
+    sessions = session_factory(url)
+    with sessions() as session, session.begin():
+        job = create_job(session, parse_request({"preset": "seed-wave-all"}), source="bench")
+        shard = Shard(job_id=job.id, index=0, run_indices=list(range(runs)), queue="cpu", status="running",
+                      step=0, attempts=1, checkpoint_step=0)
+        session.add(shard)
+    batches = list(engine_like_events(runs, steps, every=100))
+    buffer, points, elapsed = EventBuffer(), 0, 0.0
+    for events in batches:
+        t0 = time.perf_counter()
+        for ev in events:
+            buffer.add(ev)
+        with sessions() as session, session.begin():
+            points += write_batch(session, job.id, shard.id, buffer.take())
+        elapsed += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with sessions() as session, session.begin():
+        consolidate(session, job.id, list(range(runs)))  # as the worker does when the shard ends
+    elapsed += time.perf_counter() - t0
+    return points / elapsed, job.id
+
+
+def read_ms(url: str, job_id: str, params: dict[str, int]) -> float:
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: Settings(database_url=url)
+    with TestClient(app) as client:
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            r = client.get(f"/jobs/{job_id}/metrics", params=params)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200
+    return statistics.median(times)
+
+
+def pg_database() -> str:
+    name = f"optarena_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_pg(name: str) -> None:
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+ENGINE_ALONE = """
+import time
+from engine import compare, preset
+spec = preset("seed-wave-all", {{"train": {{"steps": {steps}}}}})
+t0 = time.perf_counter(); compare(spec); print(time.perf_counter() - t0)
+"""
+
+
+def engine_seconds(steps: int) -> float:
+    out = subprocess.run([sys.executable, "-c", ENGINE_ALONE.format(steps=steps)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def start(cwd: Path, env: dict[str, str], port: int) -> list[subprocess.Popen[bytes]]:
+    bin_ = Path(sys.executable).parent
+    subprocess.run([str(bin_ / "alembic"), "-c", str(ROOT / "alembic.ini"), "upgrade", "head"], cwd=cwd,
+                   env=env, check=True, capture_output=True)
+    log = open(cwd / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
+    worker = [str(bin_ / "celery"), "-A", "worker.celery_app", "worker", "-Q", "cpu", "--pool", "solo",
+              "-l", "INFO"]  # INFO: the " ready." line is what start() waits for
+    procs = [subprocess.Popen(worker, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT),
+             subprocess.Popen([str(bin_ / "uvicorn"), "api.main:app", "--port", str(port),
+                               "--log-level", "warning"], cwd=cwd, env=env)]
+    deadline = time.monotonic() + 300
+    while b" ready." not in (cwd / "worker.log").read_bytes() or not _up(port):
+        if time.monotonic() > deadline:
+            stop(procs)
+            raise TimeoutError("service did not start")
+        time.sleep(0.2)
+    return procs
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(20)
+
+
+def _up(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def follow_job(base: str, steps: int) -> tuple[float, list[float]]:
+    """Seconds from POST to the final event, and each metric batch's delay in ms."""
+    t0 = time.perf_counter()
+    body = {"preset": "seed-wave-all", "overrides": {"train": {"steps": steps}}}
+    job = httpx.post(f"{base}/jobs", json=body, timeout=30).json()
+    delays, data = [], ""
+    with httpx.stream("GET", f"{base}/jobs/{job['id']}/events", timeout=None) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data:"):
+                data = line[5:]
+            elif line.startswith("event: metrics") or (line == "" and data):
+                payload = json.loads(data) if data else {}
+                emitted = (payload.get("progress") or {}).get("emitted_at")
+                if emitted:
+                    delays.append((time.time() - emitted) * 1000)
+                data = ""
+    return time.perf_counter() - t0, delays
+
+
+def end_to_end(steps: int) -> tuple[float, float, float]:
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OPTARENA_")}
+    env["PYTHONPATH"] = str(ROOT)
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = start(Path(tmp), env, port=8799)
+        try:
+            service_s, delays = follow_job("http://127.0.0.1:8799", steps)
+        finally:
+            stop(procs)
+    alone = engine_seconds(steps)
+    return service_s / alone, float(np.percentile(delays, 95)) if delays else float("nan"), alone
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=10_000, help="steps of the seed-wave-all job")
+    ap.add_argument("--runs", type=int, default=35)
+    ap.add_argument("--skip-e2e", action="store_true", help="storage figures only")
+    args = ap.parse_args()
+    out: dict[str, float] = {}
+    pg = pg_database()
+    try:
+        pg_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg}"
+        out["ingest_pg_points_s"], pg_job = ingest(pg_url, args.runs, args.steps)
+        out["read_downsampled_pg_ms"] = read_ms(pg_url, pg_job, {"max_points": 1000})
+        out["read_full_pg_ms"] = read_ms(pg_url, pg_job, {})
+    finally:
+        session_factory(f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg}").kw["bind"].dispose()
+        drop_pg(pg)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        out["ingest_sqlite_points_s"], job = ingest(url, args.runs, args.steps)
+        out["read_downsampled_ms"] = read_ms(url, job, {"max_points": 1000})
+        out["read_full_ms"] = read_ms(url, job, {})
+    print(f"ingest: PostgreSQL {out['ingest_pg_points_s']:,.0f} points/s, "
+          f"SQLite {out['ingest_sqlite_points_s']:,.0f} points/s")
+    if not args.skip_e2e:
+        out["e2e_ratio"], out["sse_p95_ms"], out["engine_s"] = end_to_end(args.steps)
+    print(json.dumps({k: round(v, 3) for k, v in out.items()}))
+
+
+if __name__ == "__main__":
+    main()

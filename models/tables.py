@@ -1,0 +1,161 @@
+"""Jobs, their shards and runs, metric chunks and the per-job event log.
+
+Metrics are stored as per-run chunks: one row per (job, run, metric, start_step)
+holding the chunk's float64 values as bytes, and its steps either as an arithmetic
+range (start_step, stride) or, when irregular, as int64 bytes. A whole curve is read
+back in a few rows instead of one row per point.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    preset: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="http")
+    error: Mapped[Any | None] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Every event of the job takes the next number from here, under the row lock, so
+    # event ids commit in order even with several writers (see models.journal).
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_runs: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Shard(Base):
+    """A cohort of runs trained together by one Celery task; the unit of work and of resume."""
+
+    __tablename__ = "shards"
+    __table_args__ = (UniqueConstraint("job_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    run_indices: Mapped[list[int]] = mapped_column(JSON)
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    checkpoint_step: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Run(Base):
+    """One (arm, seed) of a job: its configuration, fairness hashes and summary."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("job_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    shard_id: Mapped[int | None] = mapped_column(ForeignKey("shards.id", ondelete="SET NULL"))
+    arm: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(64))
+    optimizer: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    hyperparams: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    init_hash: Mapped[str | None] = mapped_column(String(64))
+    batch_hash: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class MetricChunk(Base):
+    """Consecutive points of one metric of one run. Unique per start step: re-inserting
+    a chunk after a redelivery is ignored (insert ... on conflict do nothing)."""
+
+    __tablename__ = "metric_chunks"
+    __table_args__ = (
+        UniqueConstraint("job_id", "run", "metric", "start_step"),
+        Index("ix_metric_chunks_job_id_seq", "job_id", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    run: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(32))
+    start_step: Mapped[int] = mapped_column(Integer)
+    end_step: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    stride: Mapped[int] = mapped_column(Integer, default=0, doc="0 when the steps are stored explicitly")
+    steps: Mapped[bytes | None] = mapped_column(LargeBinary, doc="int64 steps when stride is 0")
+    values: Mapped[bytes] = mapped_column(LargeBinary, doc="float64 values, NaN/inf kept")
+    nonfinite: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(BigInteger, doc="the 'metrics' event that carried this chunk")
+
+
+class MetricSeries(Base):
+    """A finished run's whole curve in one row, written when its shard ends: reading a
+    finished job touches a few hundred rows instead of every chunk. The chunks stay, as
+    the stream's history."""
+
+    __tablename__ = "metric_series"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    run: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    start_step: Mapped[int] = mapped_column(Integer)
+    end_step: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    stride: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[bytes | None] = mapped_column(LargeBinary)
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+    nonfinite: Mapped[bool] = mapped_column(Boolean)
+
+
+class JobEvent(Base):
+    """The job's event log; ``seq`` is the SSE event id. Metric events carry no points
+    here: their points are the metric chunks with the same seq."""
+
+    __tablename__ = "job_events"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

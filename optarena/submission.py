@@ -1,0 +1,112 @@
+"""Validating and storing a job: the one path shared by ``POST /jobs`` and the
+``optarena.submit_job`` task. Torch-free, so the API can use it.
+
+A request is either a full ``ComparisonSpec`` or ``{"preset": name, "overrides": {...}}``;
+overrides are merged into the preset field by field (lists such as ``arms`` are replaced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from engine.presets import PRESETS, preset_dict
+from engine.spec import ComparisonSpec
+from models.journal import add_event
+from models.tables import Job, Run
+
+
+@dataclass
+class Parsed:
+    """A validated spec, or the errors that stop it, each with a ``loc`` path."""
+
+    spec: ComparisonSpec | None = None
+    preset: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def _spec_errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]:
+    return [_error(prefix + list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
+
+
+def _parse_preset(body: dict[str, Any]) -> Parsed:
+    name, overrides = body["preset"], body.get("overrides") or {}
+    extra = sorted(set(body) - {"preset", "overrides"})
+    if extra:
+        return Parsed(errors=[_error([k], "not allowed next to 'preset'; put spec fields under "
+                                     "'overrides'", "extra_forbidden") for k in extra])
+    if not isinstance(name, str) or name not in PRESETS:
+        return Parsed(errors=[_error(["preset"], f"unknown preset {name!r}; choose one of: "
+                                     f"{', '.join(PRESETS)} (GET /presets)", "unknown_preset")])
+    if not isinstance(overrides, dict):
+        return Parsed(errors=[_error(["overrides"], "must be an object of spec fields, "
+                                     "e.g. {\"train\": {\"steps\": 500}}", "dict_type")])
+    try:
+        return Parsed(spec=ComparisonSpec.model_validate(preset_dict(name, overrides)), preset=name)
+    except ValidationError as exc:
+        return Parsed(errors=_spec_errors(exc, ["overrides"]), preset=name)
+
+
+def parse_request(body: Any) -> Parsed:
+    if not isinstance(body, dict):
+        return Parsed(errors=[_error([], "the body must be a JSON object: a comparison spec or "
+                                     "{\"preset\": name, \"overrides\": {...}}", "dict_type")])
+    if "preset" in body:
+        return _parse_preset(body)
+    try:
+        return Parsed(spec=ComparisonSpec.model_validate(body))
+    except ValidationError as exc:
+        return Parsed(errors=_spec_errors(exc, []))
+
+
+def parse_text(text: str) -> Parsed:
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Parsed(errors=[_error([], f"not valid JSON: {exc}", "json_invalid")])
+    return parse_request(body)
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def create_job(session: Session, parsed: Parsed, *, source: str = "http",
+               idempotency_key: str | None = None, body_hash: str | None = None) -> Job:
+    """Add a queued job and its runs (no commit). An invalid request becomes a failed job."""
+    job = Job(id=str(uuid.uuid4()), source=source, preset=parsed.preset, last_seq=0,
+              idempotency_key=idempotency_key, request_hash=body_hash, cancel_requested=False,
+              status="queued")
+    if parsed.spec is None:
+        job.status, job.error = "failed", {"validation_errors": parsed.errors}
+        _log_created(session, job)
+        return job
+    spec = parsed.spec
+    job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), len(spec.runs()), spec.train.steps
+    session.add(job)
+    for plan in spec.runs():
+        arm = spec.arms[plan.arm]
+        session.add(Run(job_id=job.id, index=plan.index, arm=plan.arm, label=arm.display(),
+                        optimizer=arm.optimizer, seed=plan.seed, batch_size=plan.batch_size,
+                        hyperparams=arm.hyperparams(), status="queued", step=0))
+    _log_created(session, job)
+    return job
+
+
+def _log_created(session: Session, job: Job) -> None:
+    session.add(job)
+    session.flush()
+    payload: dict[str, Any] = {"status": job.status}
+    if job.error is not None:
+        payload["error"] = job.error
+    add_event(session, job.id, "status", payload)

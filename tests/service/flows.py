@@ -1,0 +1,75 @@
+"""End-to-end checks shared by the SQLite and the PostgreSQL set-ups."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.service.sse import points_by_run, read_events
+
+
+def submit(base: str, steps: int, **overrides: Any) -> dict[str, Any]:
+    body = {"preset": "seed-wave", "overrides": {"train": {"steps": steps, "eval_every": 100}} | overrides}
+    r = httpx.post(f"{base}/jobs", json=body, timeout=30)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def wait_status(base: str, job_id: str, statuses: set[str], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{base}/jobs/{job_id}", timeout=10).json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def check_stream(events: list[dict[str, Any]], n_runs: int, steps: int) -> None:
+    """Ids 1..N with no gap, every train point exactly once, a final succeeded status."""
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["event"] == "status" and events[-1]["data"]["status"] == "succeeded"
+    assert [e["data"]["status"] for e in events if e["event"] == "status"][0] == "queued"
+    streamed = points_by_run(events, "train_loss")
+    assert sorted(streamed) == list(range(n_runs))
+    for run_steps in streamed.values():
+        assert run_steps == list(range(1, steps + 1))
+    finished = [e["data"]["run"] for e in events if e["event"] == "run_finished"]
+    assert sorted(finished) == list(range(n_runs))
+
+
+def every(k: int, steps: int) -> list[int]:
+    """The steps of a metric logged every ``k`` steps and at the last one."""
+    return sorted(set(range(k, steps + 1, k)) | {steps})
+
+
+def check_stored(base: str, job_id: str, n_runs: int, steps: int) -> dict[str, Any]:
+    train = httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()["spec"]["train"]
+    r = httpx.get(f"{base}/jobs/{job_id}/metrics", timeout=30)
+    assert r.status_code == 200
+    runs = r.json()["runs"]
+    assert [run["run"] for run in runs] == list(range(n_runs))
+    for run in runs:
+        m = run["metrics"]
+        assert m["train_loss"]["steps"] == every(train["log_every"], steps)
+        for name in ("grad_norm", "update_ratio"):
+            assert m[name]["steps"] == every(train.get("diag_every", 1), steps), name
+        for name, curve in m.items():
+            assert len(curve["values"]) == len(curve["steps"]), name
+        assert m["val_loss"]["steps"] == every(train["eval_every"], steps)
+    small = httpx.get(f"{base}/jobs/{job_id}/metrics", params={"max_points": 50, "metric": "train_loss",
+                                                               "run": 0}, timeout=30).json()
+    assert [r["run"] for r in small["runs"]] == [0] and list(small["runs"][0]["metrics"]) == ["train_loss"]
+    assert 2 < len(small["runs"][0]["metrics"]["train_loss"]["steps"]) <= 50
+    tail = httpx.get(f"{base}/jobs/{job_id}/metrics", params={"after_step": steps - 10}, timeout=30).json()
+    assert tail["runs"][0]["metrics"]["train_loss"]["steps"] == list(range(steps - 9, steps + 1))
+    return r.json()
+
+
+def check_resume(url: str, full: list[dict[str, Any]]) -> None:
+    """Reconnecting with Last-Event-ID gives exactly the rest of the stream."""
+    cut = len(full) // 2
+    rest = read_events(url, last_event_id=full[cut - 1]["id"])
+    assert rest == full[cut:]

@@ -1,0 +1,51 @@
+"""The distributed set-up: PostgreSQL for data, Redis as broker, two workers sharing one job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service import flows
+from tests.service.procs import Service, migrate, service_env
+from tests.service.sse import read_events
+
+STEPS = 300
+
+
+@pytest.fixture(scope="module")
+def service(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    cwd: Path = tmp_path_factory.mktemp("distributed")
+    env = service_env({"OPTARENA_DATABASE_URL": pg_url, "OPTARENA_BROKER_URL": redis_url,
+                       "OPTARENA_SHARD_SIZE": "1"})
+    done = migrate(env, cwd)
+    assert done.returncode == 0, done.stderr
+    svc = Service(env, cwd)
+    try:
+        svc.start_api()
+        svc.start_worker("w1")
+        svc.start_worker("w2", queues="gpu,cpu")
+        yield svc
+    finally:
+        svc.stop()
+
+
+def test_two_workers_share_one_job(service: Service) -> None:
+    ready = httpx.get(f"{service.url}/readyz").json()
+    assert ready == {"status": "ready", "database": True, "broker": True}
+    job = flows.submit(service.url, STEPS)
+    url = f"{service.url}/jobs/{job['id']}/events"
+    head = read_events(url, limit=5)  # a client that drops off mid-job...
+    rest = read_events(url, last_event_id=head[-1]["id"])  # ...and comes back
+    events = head + rest
+    flows.check_stream(events, n_runs=3, steps=STEPS)
+    flows.check_stored(service.url, job["id"], n_runs=3, steps=STEPS)
+    final = httpx.get(f"{service.url}/jobs/{job['id']}").json()
+    assert final["status"] == "succeeded"
+    assert [s["run_indices"] for s in final["shards"]] == [[0], [1], [2]]
+    owners = {s["owner"] for s in final["shards"]}
+    assert len(owners) == 2, f"both workers should have trained a shard: {owners}"
+    assert all(s["attempts"] == 1 for s in final["shards"])
+    flows.check_resume(url, events)
