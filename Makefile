@@ -37,15 +37,17 @@ worker: $(STAMP)
 	$(BIN)/celery -A worker.celery_app worker -Q $(QUEUES) --pool solo -l INFO
 
 api: $(STAMP)
-	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+	OPTARENA_BIND_HOST=$(HOST) $(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
 
-# The embedded default: the API and one worker in the foreground; Ctrl-C stops both.
+# The embedded default: the API and one worker in the foreground; Ctrl-C stops both. On first
+# start it creates a local API key and prints it once; it serves 127.0.0.1 only.
 run: migrate
 	@mkdir -p var
-	@echo "optarena: API docs at http://$(HOST):$(PORT)/docs (worker log: var/worker.log)"
+	@$(BIN)/optarena keys local --host $(HOST) --port $(PORT)
+	@echo "optarena: worker log: var/worker.log"
 	@$(BIN)/celery -A worker.celery_app worker -Q $(QUEUES) --pool solo -l INFO > var/worker.log 2>&1 & \
 	  worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	  $(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+	  OPTARENA_BIND_HOST=$(HOST) $(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
 
 bench-service: $(STAMP)
 	$(BIN)/python bench/service.py

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 _HINTS = {
     "json_invalid": "the body is not valid JSON; check quotes, commas and brackets",
@@ -51,6 +52,22 @@ async def _on_spec_invalid(_request: Request, exc: SpecInvalid) -> JSONResponse:
     return JSONResponse({"detail": present(exc.errors)}, status_code=422)
 
 
+async def _on_database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+    """A lost connection (the database restarting) is the client's cue to retry, not a bug:
+    503, and the pool's pre-ping reconnects by itself once it is back."""
+    if not isinstance(exc.orig, Exception) or not _is_connection_error(exc):
+        raise exc
+    return JSONResponse({"detail": "the database is unreachable; retry shortly"}, status_code=503,
+                        headers={"Retry-After": "5"})
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)  # type: ignore[arg-type]
     app.add_exception_handler(SpecInvalid, _on_spec_invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _on_database_error)  # type: ignore[arg-type]

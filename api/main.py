@@ -1,26 +1,59 @@
-"""The app factory: ``uvicorn api.main:app`` or ``create_app()`` in tests."""
+"""The app factory: ``uvicorn api.main:app`` or ``create_app(settings)`` in tests."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.catalogue.endpoints import router as catalogue_router
+from api.dashboard.endpoints import router as dashboard_router
+from api.deps import current_principal
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.jobs.endpoints import router as jobs_router
 from api.metrics.endpoints import router as metrics_router
+from api.reports.endpoints import router as reports_router
+from api.security.middleware import AuthMiddleware, BodyLimitMiddleware
+from api.security.replies import PROTECTED_RESPONSES
+from api.security.startup import refuse_open_local_keys
+from api.session.endpoints import router as session_router
+from optarena.settings import Settings, get_settings
 
 DESCRIPTION = """Compare neural-network optimizers fairly: submit a comparison job, workers train every
 arm on the same data, batches and initial weights, and the metrics come back as JSON
-(`/jobs/{id}/metrics`) or as a live stream (`/jobs/{id}/events`, `/jobs/{id}/metrics.jsonl`)."""
+(`/jobs/{id}/metrics`) or as a live stream (`/jobs/{id}/events`, `/jobs/{id}/metrics.jsonl`).
+
+Every route but health, the docs and `/session` needs an API key (`optarena keys create --name ...`),
+sent as `Authorization: Bearer <key>` or set as a cookie by `POST /session`."""
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION)
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refuse_open_local_keys(settings)
+        yield
+
+    app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (jobs_router, metrics_router, events_router, catalogue_router, health_router):
-        app.include_router(router)
+    for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router):
+        app.include_router(router, dependencies=[Depends(current_principal)], responses=PROTECTED_RESPONSES)
+    app.include_router(session_router)
+    app.include_router(health_router)
+    app.include_router(dashboard_router)  # public: the page must load before the login form
+    # Added last = runs first: CORS answers preflights, then the key, then the body size.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, settings=settings)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
+                                          "Last-Event-ID"])
     return app
 
 

@@ -59,7 +59,7 @@ def ingest(url: str, runs: int, steps: int) -> tuple[float, str]:
     migrate(url)
     sessions = session_factory(url)
     with sessions() as session, session.begin():
-        job = create_job(session, parse_request({"preset": "seed-wave-all"}), source="bench")
+        job = create_job(session, parse_request({"preset": "seed-wave-all"}), source="bench", owner="bench")
         shard = Shard(job_id=job.id, index=0, run_indices=list(range(runs)), queue="cpu", status="running",
                       step=0, attempts=1, checkpoint_step=0)
         session.add(shard)
@@ -80,9 +80,11 @@ def ingest(url: str, runs: int, steps: int) -> tuple[float, str]:
 
 
 def read_ms(url: str, job_id: str, params: dict[str, int]) -> float:
-    app = create_app()
-    app.dependency_overrides[get_settings] = lambda: Settings(database_url=url)
+    settings = Settings(database_url=url)
+    app = create_app(settings)
+    app.dependency_overrides[get_settings] = lambda: settings
     with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {bench_key(url)}"
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
@@ -90,6 +92,14 @@ def read_ms(url: str, job_id: str, params: dict[str, int]) -> float:
             times.append((time.perf_counter() - t0) * 1000)
             assert r.status_code == 200
     return statistics.median(times)
+
+
+def bench_key(url: str) -> str:
+    """An API key of owner 'bench' (who owns the ingested jobs) in the database at ``url``."""
+    from models import apikeys
+
+    with session_factory(url)() as session, session.begin():
+        return apikeys.create(session, "bench", "bench")
 
 
 def pg_database() -> str:
@@ -151,13 +161,14 @@ def _up(port: int) -> bool:
         return False
 
 
-def follow_job(base: str, steps: int) -> tuple[float, list[float]]:
+def follow_job(base: str, steps: int, key: str) -> tuple[float, list[float]]:
     """Seconds from POST to the final event, and each metric batch's delay in ms."""
+    headers = {"Authorization": f"Bearer {key}"}
     t0 = time.perf_counter()
     body = {"preset": "seed-wave-all", "overrides": {"train": {"steps": steps}}}
-    job = httpx.post(f"{base}/jobs", json=body, timeout=30).json()
+    job = httpx.post(f"{base}/jobs", json=body, headers=headers, timeout=30).json()
     delays, data = [], ""
-    with httpx.stream("GET", f"{base}/jobs/{job['id']}/events", timeout=None) as resp:
+    with httpx.stream("GET", f"{base}/jobs/{job['id']}/events", headers=headers, timeout=None) as resp:
         for line in resp.iter_lines():
             if line.startswith("data:"):
                 data = line[5:]
@@ -176,7 +187,8 @@ def end_to_end(steps: int) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         procs = start(Path(tmp), env, port=8799)
         try:
-            service_s, delays = follow_job("http://127.0.0.1:8799", steps)
+            key = bench_key(f"sqlite:///{tmp}/var/optarena.db")
+            service_s, delays = follow_job("http://127.0.0.1:8799", steps, key)
         finally:
             stop(procs)
     alone = engine_seconds(steps)

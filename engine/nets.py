@@ -1,22 +1,26 @@
-"""Nets: an MLP that exists in two equivalent forms.
+"""Nets: an MLP (or a small CNN, engine/cnn.py) that exists in two equivalent forms.
 
 - ``build_module``: a plain ``nn.Sequential`` (the reference path, and what a user
   would write in a notebook).
 - ``StackedMLP``: K copies of the same architecture whose parameters are rows of one
   (K, n_params) matrix, evaluated with batched matmuls in one forward pass.
 
-Both read and write the same flat layout (``nn.Module.parameters()`` order:
-weight (out, in) then bias, layer by layer), so weights move between them exactly.
+Both read and write the same flat layout (``nn.Module.parameters()`` order: weight
+(out, in), bias, then a norm's weight and bias, layer by layer), so weights move between
+them exactly. ``param_layout`` is that layout; everything else derives from it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.norms import dense_norm, new_stats, norm_module
 from engine.spec import NetSpec
 
 
@@ -53,64 +57,154 @@ ACTIVATIONS = {"tanh": tanh, "relu": F.relu, "gelu": F.gelu, "sigmoid": torch.si
 _MODULES = {"tanh": Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
 
 
+@dataclass(frozen=True)
+class Param:
+    """One parameter tensor: its nn.Module shape, its per-run shape in the stacked view, its role."""
+
+    shape: tuple[int, ...]
+    view: tuple[int, ...]
+    role: str  # "weight" (initialized by spec.init, L2-penalized) | "bias" | "norm_weight" | "norm_bias"
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+Layout = list[list[Param]]  # parameters layer by layer, in nn.Module.parameters() order
+
+
 def layer_sizes(spec: NetSpec, in_dim: int, out_dim: int) -> list[tuple[int, int]]:
     dims = [in_dim, *spec.hidden, out_dim]
     return list(zip(dims[:-1], dims[1:], strict=True))
 
 
-def n_params(spec: NetSpec, in_dim: int, out_dim: int) -> int:
-    return sum(i * o + o for i, o in layer_sizes(spec, in_dim, out_dim))
+def dense_layout(spec: NetSpec, in_dim: int, out_dim: int, norm: bool) -> Layout:
+    sizes = layer_sizes(spec, in_dim, out_dim)
+    layers = []
+    for k, (i, o) in enumerate(sizes):
+        layer = [Param((o, i), (o, i), "weight"), Param((o,), (1, o), "bias")]
+        if norm and k < len(sizes) - 1:
+            layer += [Param((o,), (1, o), "norm_weight"), Param((o,), (1, o), "norm_bias")]
+        layers.append(layer)
+    return layers
 
 
-def build_module(spec: NetSpec, in_dim: int, out_dim: int) -> nn.Sequential:
-    """The net layer by layer, as the reference notebook builds it."""
+def param_layout(spec: NetSpec, in_dim: int, out_dim: int,
+                 image_shape: tuple[int, int, int] | None = None) -> Layout:
+    if spec.kind == "cnn":
+        from engine.cnn import conv_layout, trunk_out_dim
+
+        assert image_shape is not None, "a CNN needs an image task"
+        return conv_layout(spec, image_shape) + dense_layout(spec, trunk_out_dim(spec, image_shape),
+                                                             out_dim, norm=False)
+    return dense_layout(spec, in_dim, out_dim, norm=spec.norm != "none")
+
+
+def n_params(spec: NetSpec, in_dim: int, out_dim: int,
+             image_shape: tuple[int, int, int] | None = None) -> int:
+    return sum(p.numel for layer in param_layout(spec, in_dim, out_dim, image_shape) for p in layer)
+
+
+def dense_modules(spec: NetSpec, in_dim: int, out_dim: int, norm: bool) -> list[nn.Module]:
     layers: list[nn.Module] = []
     sizes = layer_sizes(spec, in_dim, out_dim)
     for k, (i, o) in enumerate(sizes):
         layers.append(nn.Linear(i, o))
         if k < len(sizes) - 1:
+            if norm:
+                layers.append(norm_module(spec.norm, o, spec.groups, conv=False))
             layers.append(_MODULES[spec.activation]())
-    return nn.Sequential(*layers)
+    return layers
 
 
-def initial_weights(spec: NetSpec, in_dim: int, out_dim: int, seed: int) -> torch.Tensor:
-    """Flat float64 initial weights for one seed: the same bits for every arm."""
+def build_module(spec: NetSpec, in_dim: int, out_dim: int,
+                 image_shape: tuple[int, int, int] | None = None) -> nn.Sequential:
+    """The net layer by layer, as the reference notebook builds it."""
+    if spec.kind == "cnn":
+        from engine.cnn import conv_modules, trunk_out_dim
+
+        assert image_shape is not None, "a CNN needs an image task"
+        head = dense_modules(spec, trunk_out_dim(spec, image_shape), out_dim, norm=False)
+        return nn.Sequential(*conv_modules(spec, image_shape, _MODULES[spec.activation]), *head)
+    return nn.Sequential(*dense_modules(spec, in_dim, out_dim, norm=spec.norm != "none"))
+
+
+def _init_weight(w: torch.Tensor, init: str, g: torch.Generator) -> None:
+    if init == "kaiming_normal":
+        nn.init.kaiming_normal_(w, generator=g)
+    elif init == "xavier_uniform":
+        nn.init.xavier_uniform_(w, generator=g)
+    else:  # torch's nn.Linear / nn.Conv2d default, drawn from our generator
+        nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
+
+
+def initial_weights(spec: NetSpec, in_dim: int, out_dim: int, seed: int,
+                    image_shape: tuple[int, int, int] | None = None) -> torch.Tensor:
+    """Flat float64 initial weights for one seed: the same bits for every arm.
+
+    Draws happen in layout order (weight, then bias for torch_default), so adding norm
+    parameters (ones and zeros, no draws) leaves every other value unchanged."""
     g = torch.Generator().manual_seed(seed)
     chunks = []
-    for i, o in layer_sizes(spec, in_dim, out_dim):
-        w = torch.empty(o, i, dtype=torch.float64)
-        b = torch.zeros(o, dtype=torch.float64)
-        if spec.init == "kaiming_normal":
-            nn.init.kaiming_normal_(w, generator=g)
-        elif spec.init == "xavier_uniform":
-            nn.init.xavier_uniform_(w, generator=g)
-        else:  # torch's nn.Linear default, drawn from our generator
-            nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
-            bound = 1 / math.sqrt(i)
-            b.uniform_(-bound, bound, generator=g)
-        chunks += [w.flatten(), b]
+    for layer in param_layout(spec, in_dim, out_dim, image_shape):
+        fan_in = 1
+        for p in layer:
+            t = torch.zeros(p.shape, dtype=torch.float64)
+            if p.role == "weight":
+                _init_weight(t, spec.init, g)
+                fan_in = p.numel // p.shape[0]
+            elif p.role == "bias" and spec.init == "torch_default":
+                bound = 1 / math.sqrt(fan_in)
+                t.uniform_(-bound, bound, generator=g)
+            elif p.role == "norm_weight":
+                t.fill_(1.0)
+            chunks.append(t.flatten())
     return torch.cat(chunks)
 
 
 class StackedMLP:
-    """K MLPs of one architecture evaluated together; parameters are rows of ``P``."""
+    """K MLPs of one architecture evaluated together; parameters are rows of ``P``.
 
-    def __init__(self, spec: NetSpec, in_dim: int, out_dim: int):
+    Batch-norm running statistics live in ``buffers`` ((K, H) mean, var per normalized
+    layer), set by ``reset_buffers``; evaluation (``train=False``) uses them."""
+
+    def __init__(self, spec: NetSpec, in_dim: int, out_dim: int,
+                 image_shape: tuple[int, int, int] | None = None):
         self.act = ACTIVATIONS[spec.activation]
         self.sizes = layer_sizes(spec, in_dim, out_dim)
-        self.n_params = n_params(spec, in_dim, out_dim)
+        self.layout = param_layout(spec, in_dim, out_dim, image_shape)
+        self.n_params = sum(p.numel for layer in self.layout for p in layer)
+        self.norm, self.groups = spec.norm, spec.groups
+        self.buffers: list[torch.Tensor] = []
 
-    def views(self, P: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(W as (K, out, in), b as (K, 1, out)) per layer, all views into P."""
+    def _stat_widths(self) -> list[int]:
+        """Width of each layer with batch-norm statistics, in order."""
+        if self.norm != "batch":
+            return []
+        return [layer[2].shape[0] for layer in self.layout if len(layer) > 2]
+
+    def reset_buffers(self, K: int, device: torch.device, dtype: torch.dtype) -> None:
+        self.buffers = [t for w in self._stat_widths() for t in new_stats(K, w, device, dtype)]
+
+    def weight_mask(self) -> torch.Tensor:
+        """(D,) float64: 1 on weight matrices and kernels, 0 on biases and norm parameters."""
+        return torch.cat([torch.full((p.numel,), float(p.role == "weight"), dtype=torch.float64)
+                          for layer in self.layout for p in layer])
+
+    def views(self, P: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Per layer, its parameters as (K, *view) tensors, all views into P.
+
+        Dense layers: W (K, out, in), b (K, 1, out) [, norm weight, norm bias (K, 1, out)]."""
         K, out, off = P.shape[0], [], 0
-        for i, o in self.sizes:
-            w = P[:, off:off + i * o].view(K, o, i)
-            off += i * o
-            out.append((w, P[:, off:off + o].view(K, 1, o)))
-            off += o
+        for layer in self.layout:
+            views = []
+            for p in layer:
+                views.append(P[:, off:off + p.numel].view(K, *p.view))
+                off += p.numel
+            out.append(tuple(views))
         return out
 
-    def bind(self, P: torch.Tensor, G: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def bind(self, P: torch.Tensor, G: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
         """Per-layer leaf views of P whose .grad are the matching views of G.
 
         Why: autograd then accumulates each layer's gradient straight into the flat
@@ -118,20 +212,47 @@ class StackedMLP:
         autograd build a zero-filled (K, D) tensor per slice every step.
         """
         layers = self.views(P)
-        for (w, b), (gw, gb) in zip(layers, self.views(G), strict=True):
-            w.requires_grad_()
-            b.requires_grad_()
-            w.grad, b.grad = gw, gb
+        for params, grads in zip(layers, self.views(G), strict=True):
+            for p, g in zip(params, grads, strict=True):
+                p.requires_grad_()
+                p.grad = g
         return layers
 
-    def forward(self, layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
-        """x: (K, B, in) per-run batches, or (N, in) shared by all runs -> (K, B|N, out)."""
-        h = x
-        for k, (w, b) in enumerate(layers):
-            h = _linear(h, w, b)
-            if k < len(layers) - 1:
+    def forward(self, layers: list[tuple[torch.Tensor, ...]], x: torch.Tensor, *, train: bool = False,
+                hook: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                buffers: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """x: (K, B, in) per-run batches, or (N, in) shared by all runs -> (K, B|N, out).
+
+        ``train`` selects batch statistics (and updates the running ones); ``hook`` is
+        applied after every hidden activation (dropout); ``buffers`` overrides the
+        running statistics (e.g. those of a subset of rows)."""
+        return self.dense(layers, x, train, hook, self.buffers if buffers is None else buffers)
+
+    def dense(self, layers: list[tuple[torch.Tensor, ...]], h: torch.Tensor, train: bool,
+              hook: Callable[[torch.Tensor], torch.Tensor] | None, stats: list[torch.Tensor]) -> torch.Tensor:
+        last, n_norm = len(layers) - 1, 0
+        for k, layer in enumerate(layers):
+            h = _linear(h, layer[0], layer[1])
+            if k < last:
+                if len(layer) > 2:
+                    pair = (stats[2 * n_norm], stats[2 * n_norm + 1]) if stats else None
+                    h = dense_norm(self.norm, h, layer[2], layer[3], pair, train, self.groups)
+                    n_norm += 1
                 h = self.act(h)
+                if hook is not None:
+                    h = hook(h)
         return h
+
+
+def make_net(spec: NetSpec, in_dim: int, out_dim: int,
+             image_shape: tuple[int, int, int] | None = None) -> StackedMLP:
+    """The stacked form of ``spec``: a StackedMLP, or a StackedCNN for kind 'cnn'."""
+    if spec.kind == "cnn":
+        from engine.cnn import StackedCNN
+
+        assert image_shape is not None, "a CNN needs an image task"
+        return StackedCNN(spec, in_dim, out_dim, image_shape)
+    return StackedMLP(spec, in_dim, out_dim)
 
 
 def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -95,20 +96,103 @@ ARM_MODELS = {name: _arm_model(opt) for name, opt in REGISTRY.items()}
 Arm = Annotated[Union[tuple(ARM_MODELS.values())], Field(discriminator="optimizer")]  # type: ignore[valid-type]  # noqa: UP007
 
 
+IMAGE_TASKS = frozenset({"digits"})
+CLASSIFICATION_TASKS = frozenset({"moons", "spirals", "blobs", "digits"})
+DIGITS_SIZE = 1797  # scikit-learn's bundled 8x8 digits
+
+
 class TaskSpec(Strict):
-    name: Literal["wave", "moons", "spirals"] = "wave"
-    n: int = Field(10_000, ge=20, le=1_000_000, description="points generated")
-    noise: float = Field(0.03, ge=0, allow_inf_nan=False, description="label noise scale")
+    name: Literal["wave", "sines", "moons", "spirals", "blobs", "digits"] = "wave"
+    n: int = Field(10_000, ge=20, le=1_000_000,
+                   description="points generated; 'digits' uses min(n, 1797) of its images")
+    noise: float = Field(0.03, ge=0, allow_inf_nan=False,
+                         description="label noise scale (unused by 'digits')")
     seed: int = Field(0, ge=0, description="data seed; the same data for every run")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
 
+    @property
+    def size(self) -> int:
+        """Points actually used: a real data set caps ``n`` at its own size."""
+        return min(self.n, DIGITS_SIZE) if self.name == "digits" else self.n
+
 
 class NetSpec(Strict):
-    kind: Literal["mlp"] = "mlp"
+    """An MLP, or for image tasks a small CNN: [conv 3x3 -> norm -> act] per channel count,
+    2x2 max pool, then the dense ``hidden`` layers. ``norm`` goes after every hidden linear
+    layer of an MLP and after every conv of a CNN ('layer' on a CNN normalizes over C, H, W)."""
+
+    kind: Literal["mlp", "cnn"] = "mlp"
     hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field([64, 64], max_length=16)
     activation: Literal["tanh", "relu", "gelu", "sigmoid"] = "tanh"
     init: Literal["kaiming_normal", "xavier_uniform", "torch_default"] = "kaiming_normal"
+    norm: Literal["none", "batch", "layer", "instance", "group"] = "none"
+    groups: int = Field(2, ge=1, le=256, description="'group' norm: groups per normalized layer")
+    channels: list[Annotated[int, Field(ge=1, le=256)]] = Field(
+        [8, 16], min_length=1, max_length=4, description="'cnn': output channels of each 3x3 conv")
+
+    @model_validator(mode="after")
+    def _norm_fits(self) -> NetSpec:
+        if self.norm == "instance" and self.kind != "cnn":
+            raise ValueError("norm 'instance' needs spatial dimensions: use it with kind 'cnn'")
+        if self.norm == "group":
+            widths = self.channels if self.kind == "cnn" else self.hidden
+            bad = [w for w in widths if w % self.groups]
+            if bad:
+                raise ValueError(f"groups={self.groups} must divide every normalized width; it does not "
+                                 f"divide {bad}")
+        return self
+
+
+class Augment(Strict):
+    """Label-preserving image augmentation: a random shift and rotation per example."""
+
+    shift: int = Field(1, ge=0, le=3, description="largest shift in pixels, along each axis")
+    rotate: float = Field(0.0, ge=0, le=45, allow_inf_nan=False, description="largest rotation in degrees")
+
+
+class Regularization(Strict):
+    """Regularizers applied identically to every arm (see engine/regularizers.py for randomness).
+
+    ``l2`` adds (l2/2)·Σw² over the weight matrices and conv kernels (not biases or norm
+    parameters) to the loss: it is in the gradient every optimizer sees, before clipping
+    and before any adaptive scaling, and it is the same for all arms. An arm's own
+    ``weight_decay`` is part of its optimizer instead: coupled (added to the gradient
+    inside the update, so e.g. Adam rescales it) or decoupled for adamw (weights shrunk
+    outside the adaptive step), and it may differ between arms.
+    """
+
+    l2: float = Field(0.0, ge=0, le=10, allow_inf_nan=False, description="L2 penalty coefficient in the loss")
+    dropout: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False,
+                           description="drop probability after every hidden activation")
+    input_noise: float = Field(0.0, ge=0, le=10, allow_inf_nan=False,
+                               description="std of Gaussian noise added to inputs")
+    weight_noise: float = Field(0.0, ge=0, le=1, allow_inf_nan=False,
+                                description="std of Gaussian noise on weights in each training forward pass")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False, description="classification only")
+    mixup: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
+                                description="alpha of Beta(alpha, alpha)")
+    cutmix: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
+                                 description="alpha of Beta(alpha, alpha); image tasks only")
+    cutout: int = Field(0, ge=0, le=8, description="side in pixels of the zeroed square; image tasks only")
+    augment: Augment | None = Field(None, description="image tasks only")
+
+    @model_validator(mode="after")
+    def _one_mix(self) -> Regularization:
+        if self.mixup is not None and self.cutmix is not None:
+            raise ValueError("choose one of mixup and cutmix")
+        return self
+
+    def active(self) -> bool:
+        return self != Regularization()
+
+    def check_task(self, task: str) -> None:
+        """Raise for options that the task cannot take, naming the field."""
+        if self.label_smoothing and task not in CLASSIFICATION_TASKS:
+            raise ValueError(f"label_smoothing needs a classification task; {task!r} is regression")
+        for name in ("cutmix", "cutout", "augment"):
+            if getattr(self, name) and task not in IMAGE_TASKS:
+                raise ValueError(f"{name} needs an image task (digits); {task!r} has none")
 
 
 class EarlyStopping(Strict):
@@ -138,6 +222,24 @@ class ComparisonSpec(Strict):
     arms: list[Arm] = Field(..., min_length=1, max_length=64)  # type: ignore[valid-type]
     seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field([0], min_length=1, max_length=100)
     train: TrainSpec = TrainSpec()
+    regularization: Regularization | None = None
+
+    @field_validator("net")
+    @classmethod
+    def _net_fits_task(cls, v: NetSpec, info: ValidationInfo) -> NetSpec:
+        task = info.data.get("task")
+        if v.kind == "cnn" and task is not None and task.name not in IMAGE_TASKS:
+            raise ValueError(f"kind 'cnn' needs an image task (digits); {task.name!r} has none")
+        return v
+
+    @field_validator("regularization")
+    @classmethod
+    def _regularization_fits_task(cls, v: Regularization | None,
+                                  info: ValidationInfo) -> Regularization | None:
+        task = info.data.get("task")
+        if v is not None and task is not None:
+            v.check_task(task.name)
+        return v
 
     @field_validator("seeds")
     @classmethod
@@ -152,6 +254,16 @@ class ComparisonSpec(Strict):
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ValueError(f"arms need distinct labels; set 'label' on: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _batch_norm_batches(self) -> ComparisonSpec:
+        # Batch statistics of one example are undefined for an MLP (a CNN still has H*W values).
+        if self.net.norm == "batch" and self.net.kind == "mlp":
+            for i, arm in enumerate(self.arms):
+                if self.batch_size_of(arm) == 1:
+                    raise ValueError(f"net.norm 'batch' needs batches of 2 or more; arm {i} "
+                                     f"({arm.display()}) has batch size 1")
         return self
 
     def runs(self) -> list[RunPlan]:

@@ -1,11 +1,15 @@
-"""Synthetic tasks, each generated from its seed alone; nothing is downloaded.
+"""Tasks, each generated (or subsampled) from its seed alone; nothing is downloaded.
 
-A task yields train/validation/test splits drawn from the same distribution and,
-for regression, the noise-free function (later studies need the truth).
+A task yields train/validation/test splits drawn from the same distribution and, for
+the synthetic tasks with a closed form, ``truth``: the noise-free function for
+regression (wave, sines), the Bayes class posterior for blobs (later studies need it).
+``digits`` is scikit-learn's bundled 8x8 digit images, stored flat (n, 64) in [0, 1];
+``image_shape`` says how to view them as (C, H, W).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ class TaskData:
     val: Split
     test: Split
     truth: Callable[[torch.Tensor], torch.Tensor] | None = None
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of a flat row, image tasks only
 
     def to(self, device: torch.device, dtype: torch.dtype) -> TaskData:
         def move(s: Split) -> Split:
@@ -39,7 +44,7 @@ class TaskData:
 
         return TaskData(
             self.name, self.kind, self.in_dim, self.out_dim,
-            move(self.train), move(self.val), move(self.test), self.truth,
+            move(self.train), move(self.val), move(self.test), self.truth, self.image_shape,
         )
 
     def all(self) -> Split:
@@ -79,26 +84,85 @@ def _spirals(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
     return x, label
 
 
-_GENERATORS = {"wave": ("regression", 1, 1, _wave), "moons": ("classification", 2, 2, _moons),
-               "spirals": ("classification", 2, 2, _spirals)}
+def sines_truth(x: torch.Tensor) -> torch.Tensor:
+    """A 2-D sum of sines: sin(2 x1) + sin(3 x2) + 0.5 sin(x1 + x2), x in [-2, 2]^2."""
+    x1, x2 = x[:, :1], x[:, 1:2]
+    return torch.sin(2 * x1) + torch.sin(3 * x2) + 0.5 * torch.sin(x1 + x2)
+
+
+def _sines(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.rand(spec.n, 2, generator=g, dtype=torch.float64) * 4 - 2
+    return x, sines_truth(x) + spec.noise * torch.randn(spec.n, 1, generator=g, dtype=torch.float64)
+
+
+BLOB_CLASSES, BLOB_RADIUS, BLOB_SPREAD = 4, 2.0, 0.6
+
+
+def _blob_centers() -> torch.Tensor:
+    angle = torch.arange(BLOB_CLASSES, dtype=torch.float64) * (2 * math.pi / BLOB_CLASSES)
+    return BLOB_RADIUS * torch.stack([torch.cos(angle), torch.sin(angle)], 1)  # (C, 2)
+
+
+def _blobs(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Four isotropic Gaussian classes on a circle; spread 0.6, plus ``noise`` jitter."""
+    label = torch.randint(0, BLOB_CLASSES, (spec.n,), generator=g)
+    x = _blob_centers()[label] + BLOB_SPREAD * torch.randn(spec.n, 2, generator=g, dtype=torch.float64)
+    return x + spec.noise * torch.randn(spec.n, 2, generator=g, dtype=torch.float64), label
+
+
+def blobs_truth(noise: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The Bayes posterior P(class | x), (n, C): equal priors, one shared isotropic variance."""
+    var = BLOB_SPREAD**2 + noise**2
+
+    def posterior(x: torch.Tensor) -> torch.Tensor:
+        centers = _blob_centers().to(x.device, x.dtype)
+        return (-(x[:, None, :] - centers).square().sum(-1) / (2 * var)).softmax(-1)
+
+    return posterior
+
+
+@functools.cache
+def _digits_all() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    d = load_digits()
+    return torch.tensor(d.data, dtype=torch.float64) / 16.0, torch.tensor(d.target, dtype=torch.int64)
+
+
+def _digits(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """min(n, 1797) of the images, chosen by the data seed; flat rows of 64 pixels in [0, 1]."""
+    x, y = _digits_all()
+    if spec.size < len(x):
+        keep = torch.randperm(len(x), generator=g)[: spec.size]
+        x, y = x[keep], y[keep]
+    return x, y
+
+
+_GENERATORS = {"wave": ("regression", 1, 1, _wave), "sines": ("regression", 2, 1, _sines),
+               "moons": ("classification", 2, 2, _moons), "spirals": ("classification", 2, 2, _spirals),
+               "blobs": ("classification", 2, BLOB_CLASSES, _blobs),
+               "digits": ("classification", 64, 10, _digits)}
+_TRUTHS = {"wave": wave_truth, "sines": sines_truth}
 
 
 def split_sizes(spec: TaskSpec) -> tuple[int, int, int]:
     """(train, val, test) sizes."""
-    n_test = max(1, round(spec.n * spec.test_fraction))
-    n_val = max(1, round(spec.n * spec.val_fraction))
-    return spec.n - n_val - n_test, n_val, n_test
+    n = spec.size
+    n_test = max(1, round(n * spec.test_fraction))
+    n_val = max(1, round(n * spec.val_fraction))
+    return n - n_val - n_test, n_val, n_test
 
 
 def make_task(spec: TaskSpec) -> TaskData:
     kind, in_dim, out_dim, gen = _GENERATORS[spec.name]
     g = torch.Generator().manual_seed(spec.seed)
     x, y = gen(spec, g)
-    perm = torch.randperm(spec.n, generator=g)
+    perm = torch.randperm(spec.size, generator=g)
     _, n_val, n_test = split_sizes(spec)
     test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
-    truth = wave_truth if spec.name == "wave" else None
+    truth = blobs_truth(spec.noise) if spec.name == "blobs" else _TRUTHS.get(spec.name)
     return TaskData(
         spec.name, kind, in_dim, out_dim,
         Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]), truth,
+        (1, 8, 8) if spec.name == "digits" else None,
     )

@@ -4,6 +4,9 @@ Shapes: P is (K, D), one row of D parameters per run. A step gathers a (K, B, in
 batch (each run's rows from its own seed's stream), runs one stacked forward and
 one backward, then applies each arm's update rule to its contiguous block of rows.
 Runs never mix: every op is per row, so a NaN in one run cannot reach another.
+With ``spec.regularization`` set, the forward/backward goes through
+engine/regularizers.py instead (its docstring says which randomness is shared); batch
+norm's running statistics are per run, live in ``net.buffers`` and are checkpointed.
 
 Device syncs happen only when metrics are flushed (every ``flush_seconds`` or at an
 evaluation); between flushes losses stay on the device.
@@ -24,7 +27,7 @@ import torch.nn.functional as F
 
 from engine.batches import BatchStream, weights_digest
 from engine.events import Event, MetricChunk, Progress, RunFinished, RunStarted
-from engine.nets import StackedMLP, initial_weights
+from engine.nets import initial_weights, make_net
 from engine.optimizers import Stepper
 from engine.spec import ComparisonSpec, RunPlan
 from engine.tasks import Split, TaskData
@@ -60,9 +63,11 @@ class Cohort:
         self.spec, self.runs, self.data = spec, runs, data
         self.K, self.steps = len(runs), spec.train.steps
         self.device, self.dtype = device, dtype
-        self.net = StackedMLP(spec.net, data.in_dim, data.out_dim)
+        shape = (spec.net, data.in_dim, data.out_dim)
+        self.net = make_net(*shape, data.image_shape)
+        self.net.reset_buffers(self.K, device, dtype)
 
-        inits = {s: initial_weights(spec.net, data.in_dim, data.out_dim, s) for s in {r.seed for r in runs}}
+        inits = {s: initial_weights(*shape, s, data.image_shape) for s in {r.seed for r in runs}}
         self.init_hash = {s: weights_digest(w) for s, w in inits.items()}
         self.P = torch.stack([inits[r.seed] for r in runs]).to(device, dtype)  # (K, D)
         self.G = torch.zeros_like(self.P)  # gradients land here, row per run
@@ -91,8 +96,14 @@ class Cohort:
         self.target_step: list[int | None] = [None] * self.K
         self.last_eval: list[dict[str, float]] = [{} for _ in range(self.K)]
         self.frozen: dict[int, torch.Tensor] = {}  # weights of runs that stopped early
+        self.frozen_buffers: dict[int, list[torch.Tensor]] = {}  # and their running statistics
         self.elapsed = 0.0
         self._all = data.all()
+        self.reg = None
+        if spec.regularization is not None and spec.regularization.active():
+            from engine.regularizers import Regularizers  # it imports this module
+
+            self.reg = Regularizers(spec.regularization, self)
 
     def _arm_blocks(self) -> list[_ArmBlock]:
         blocks, start = [], 0
@@ -128,8 +139,11 @@ class Cohort:
         """One update of every run. Returns (losses if log, grad norms and update ratios if diag)."""
         x, y = self._batch(step)
         self.G.zero_()
-        losses = loss_per_run(self.data.kind, self.net.forward(self.layers, x), y)
-        losses.sum().backward()  # rows are independent: d(sum)/d(run k) is run k's gradient
+        if self.reg is None:
+            losses = loss_per_run(self.data.kind, self.net.forward(self.layers, x, train=True), y)
+            losses.sum().backward()  # rows are independent: d(sum)/d(run k) is run k's gradient
+        else:
+            losses = self.reg.forward_backward(step, x, y)
         with torch.no_grad():
             P, G = self.P, self.G
             gnorm = G.norm(dim=1) if (diag or self.clip is not None) else None
@@ -145,8 +159,10 @@ class Cohort:
     # -- evaluation -------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self, split: Split, P: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        out = self.net.forward(self.net.views(self.P if P is None else P), split.x)
+    def evaluate(self, split: Split, P: torch.Tensor | None = None,
+                 buffers: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Eval-mode metrics; ``P`` and ``buffers`` (running statistics) default to the cohort's."""
+        out = self.net.forward(self.net.views(self.P if P is None else P), split.x, buffers=buffers)
         res = {"loss": loss_per_run(self.data.kind, out, split.y)}
         if self.data.kind == "classification":
             res["accuracy"] = (out.argmax(-1) == split.y).to(self.dtype).mean(1)
@@ -274,6 +290,7 @@ class Cohort:
         # The row keeps being stepped with the others (cheaper than masking every
         # step); its weights as of now are kept for the summary.
         self.frozen[k] = self.P[k].clone()
+        self.frozen_buffers[k] = [b[k].clone() for b in self.net.buffers]
 
     # -- results ----------------------------------------------------------------------
 
@@ -283,9 +300,18 @@ class Cohort:
             P[k] = w
         return P
 
+    def final_buffers(self) -> list[torch.Tensor]:
+        """Running statistics as of each run's stop (or now), like ``final_weights``."""
+        out = [b.clone() for b in self.net.buffers]
+        for k, saved in self.frozen_buffers.items():
+            for b, s in zip(out, saved, strict=True):
+                b[k] = s
+        return out
+
     def summary(self, k: int) -> dict[str, object]:
         P = self.final_weights()[k : k + 1]
-        full = {name: self.evaluate(split, P) for name, split in
+        bufs = [b[k : k + 1] for b in self.final_buffers()]
+        full = {name: self.evaluate(split, P, bufs) for name, split in
                 (("train", self.data.train), ("val", self.data.val), ("test", self.data.test),
                  ("all", self._all))}
         get = {f"{s}_{m}": float(v[0]) for s, res in full.items() for m, v in res.items()}
@@ -318,6 +344,8 @@ class Cohort:
             "best_val": self.best_val, "best_step": self.best_step, "bad_evals": self.bad_evals,
             "target_step": [-1 if t is None else t for t in self.target_step],
             "frozen": {str(k): w.cpu() for k, w in self.frozen.items()},
+            "buffers": [b.cpu().clone() for b in self.net.buffers],
+            "frozen_buffers": {str(k): [b.cpu() for b in bs] for k, bs in self.frozen_buffers.items()},
             "runs": [r.index for r in self.runs],
         }
 
@@ -333,6 +361,8 @@ class Cohort:
             raise ValueError("checkpoint belongs to a different set of runs")
         with torch.no_grad():
             self.P.copy_(sd["P"])
+            for b, saved in zip(self.net.buffers, sd.get("buffers", []), strict=True):
+                b.copy_(saved)
         for b, s in zip(self.blocks, sd["optim"], strict=True):
             b.stepper.load_state_dict(s)
         self.step, self.elapsed = int(sd["step"]), float(sd["elapsed"])
@@ -341,3 +371,5 @@ class Cohort:
         self.best_step, self.bad_evals = list(sd["best_step"]), list(sd["bad_evals"])
         self.target_step = [None if t < 0 else t for t in sd["target_step"]]
         self.frozen = {int(k): w.to(self.device) for k, w in sd["frozen"].items()}
+        self.frozen_buffers = {int(k): [b.to(self.device) for b in bs]
+                               for k, bs in sd.get("frozen_buffers", {}).items()}

@@ -1,6 +1,6 @@
 """Database tables shared by the API and the workers ("models" means SQL models here)."""
 
 from models.base import Base
-from models.tables import Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
+from models.tables import ApiKey, Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
 
-__all__ = ["Base", "Job", "JobEvent", "MetricChunk", "MetricSeries", "Run", "Shard"]
+__all__ = ["ApiKey", "Base", "Job", "JobEvent", "MetricChunk", "MetricSeries", "Run", "Shard"]

@@ -37,6 +37,7 @@ def utcnow() -> datetime:
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("owner", "idempotency_key"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
@@ -44,12 +45,18 @@ class Job(Base):
     preset: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16), default="http")
     error: Mapped[Any | None] = mapped_column(JSON)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The API key's owner; None only for a job whose owner no longer exists.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Idempotency keys are per owner: one tenant's key never finds another tenant's job.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # Every event of the job takes the next number from here, under the row lock, so
     # event ids commit in order even with several writers (see models.journal).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # When ``optarena.plan_job`` was last sent for it: the sweeper re-sends a job still
+    # unplanned long after this (the broker was down at submit time, or lost the message).
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     n_runs: Mapped[int] = mapped_column(Integer, default=0)
     steps: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -74,6 +81,9 @@ class Shard(Base):
     owner: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its task was last handed to the broker: the sweeper re-sends a shard still
+    # queued long after this (a lost message), so the broker never holds the only copy.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary)
     checkpoint_step: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -159,3 +169,20 @@ class JobEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored as its SHA-256 only; ``prefix`` is a non-secret part of the key
+    used to find the row and to name the key in listings."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    # Created by `make run` for the single local user: accepted on loopback connections only.
+    local: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

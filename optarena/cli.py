@@ -91,5 +91,17 @@ def presets() -> None:
         console.print(f"[bold]{name}[/bold]: {text}")
 
 
+# `optarena keys ...` lives in its own module (torch-free, it only touches the database).
+from optarena.keys_cli import app as keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+
+
+# Remote commands (submit, jobs, show, cancel, export, serve, worker) use optarena.client.
+from optarena.commands import register as register_remote  # noqa: E402
+
+register_remote(app)
+
+
 if __name__ == "__main__":
     app()

@@ -14,6 +14,10 @@ SUBMIT_JOB = "optarena.submit_job"
 PLAN_JOB = "optarena.plan_job"
 RUN_SHARD = "optarena.run_shard"
 
+# A send gives up quickly when the broker is down: the job is in the database already, and
+# the sweeper re-sends what was not delivered (a request must not hang on the broker).
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
 CPU_QUEUE = "cpu"
 GPU_QUEUE = "gpu"
 
@@ -36,10 +40,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A shard may train for longer than Redis's default one-hour visibility
         # timeout, which would redeliver it while it is still training.
         transport["visibility_timeout"] = 6 * 3600
+        transport["socket_connect_timeout"] = 2
     return {
         "broker_url": settings.broker_url,
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 2,
+        "task_publish_retry_policy": PUBLISH_RETRY,
         "task_serializer": "json",
         "accept_content": ["json"],
         "result_serializer": "json",

@@ -26,6 +26,27 @@ class Settings(BaseSettings):
     sse_max_lifetime: float = Field(3600.0, gt=0, description="a stream closes after this many seconds")
     page_size_max: int = Field(200, ge=1)
 
+    # -- reliability: the database, not the broker, says who trains what ----------------
+    lease_seconds: float = Field(30.0, gt=0, description="a shard's lease; renewed every heartbeat")
+    max_attempts: int = Field(3, ge=1, description="claims of a shard before it is marked failed")
+    sweep_seconds: float = Field(5.0, gt=0, description="period of each worker's sweeper")
+    resend_after_seconds: float = Field(120.0, gt=0,
+                                        description="re-send a job or shard still queued after this")
+    db_retry_seconds: float = Field(120.0, ge=0, description="how long a worker retries a failed write")
+
+    # -- security and limits (each breach answers with the setting's name) ---------------
+    bind_host: str = Field("127.0.0.1", description="the address the API binds (set by the Makefile)")
+    cors_origins: list[str] = Field([], description="origins allowed by CORS; none by default")
+    session_cookie_secure: bool = Field(False, description="mark the session cookie Secure (HTTPS)")
+    max_body_bytes: int = Field(1_000_000, ge=1, description="largest request body (413 above)")
+    max_runs_per_job: int = Field(200, ge=1, description="arms x seeds of one job")
+    max_steps_per_run: int = Field(1_000_000, ge=1, description="train.steps of one job")
+    max_params_per_net: int = Field(2_000_000, ge=1, description="parameters of one net")
+    max_compute_per_job: float = Field(5e10, gt=0, description="runs x steps x parameters of one job")
+    max_active_jobs_per_owner: int = Field(10, ge=1, description="queued or running jobs (429 above)")
+    rate_limit_per_second: float = Field(20.0, ge=0, description="requests per key; 0 = no limit")
+    rate_limit_burst: int = Field(200, ge=1, description="requests a key may send at once")
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -20,6 +20,14 @@ from engine.presets import PRESETS, preset_dict
 from engine.spec import ComparisonSpec
 from models.journal import add_event
 from models.tables import Job, Run
+from optarena.settings import Settings
+
+# (in_dim, out_dim, image shape) of each task, torch-free, for the parameter limit. A task
+# missing here is counted as the largest known one, so the limit never under-counts.
+TASK_DIMS: dict[str, tuple[int, int, tuple[int, int, int] | None]] = {
+    "wave": (1, 1, None), "sines": (1, 1, None), "moons": (2, 2, None), "spirals": (2, 2, None),
+    "blobs": (2, 8, None), "digits": (64, 10, (1, 8, 8)),
+}
 
 
 @dataclass
@@ -77,14 +85,57 @@ def parse_text(text: str) -> Parsed:
     return parse_request(body)
 
 
+def n_params(spec: ComparisonSpec) -> int:
+    """Parameters of the spec's net, counted as the engine lays them out (engine/nets.py)."""
+    in_dim, out_dim, image = TASK_DIMS.get(spec.task.name, TASK_DIMS["digits"])
+    norm, total = spec.net.norm != "none", 0
+    if spec.net.kind == "cnn" and image is not None:
+        c_in = image[0]
+        for c in spec.net.channels:
+            total += c * c_in * 9 + c + (2 * c if norm else 0)
+            c_in = c
+        in_dim, norm = c_in * (image[1] // 2) * (image[2] // 2), False
+    dims = [in_dim, *spec.net.hidden, out_dim]
+    for k, (i, o) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        total += i * o + o + (2 * o if norm and k < len(dims) - 2 else 0)
+    return total
+
+
+def limit_errors(spec: ComparisonSpec, settings: Settings, prefix: list[Any]) -> list[dict[str, Any]]:
+    """The configured limits a valid spec breaks, each naming its field and the setting."""
+    runs, steps, params = len(spec.runs()), spec.train.steps, n_params(spec)
+    width = ["net", "channels" if spec.net.kind == "cnn" else "hidden"]
+    checks = [
+        (runs > settings.max_runs_per_job, ["arms"], f"{runs} runs (arms x seeds) exceed the limit of "
+         f"{settings.max_runs_per_job} runs per job (OPTARENA_MAX_RUNS_PER_JOB)"),
+        (steps > settings.max_steps_per_run, ["train", "steps"], f"{steps} steps exceed the limit of "
+         f"{settings.max_steps_per_run} steps per run (OPTARENA_MAX_STEPS_PER_RUN)"),
+        (params > settings.max_params_per_net, width, f"the net has {params} parameters, above the "
+         f"limit of {settings.max_params_per_net} (OPTARENA_MAX_PARAMS_PER_NET)"),
+        (runs * steps * params > settings.max_compute_per_job, ["train", "steps"],
+         f"compute budget exceeded: {runs} runs x {steps} steps x {params} parameters = "
+         f"{runs * steps * params:.3g}, above the limit of {settings.max_compute_per_job:.3g} per job "
+         "(OPTARENA_MAX_COMPUTE_PER_JOB); use fewer runs, steps or a smaller net"),
+    ]
+    return [_error(prefix + loc, msg, "limit_exceeded") for bad, loc, msg in checks if bad]
+
+
+def within_limits(parsed: Parsed, settings: Settings) -> Parsed:
+    """The same Parsed, or one carrying the limit errors instead of the spec."""
+    if parsed.spec is None:
+        return parsed
+    errors = limit_errors(parsed.spec, settings, ["overrides"] if parsed.preset else [])
+    return Parsed(preset=parsed.preset, errors=errors) if errors else parsed
+
+
 def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def create_job(session: Session, parsed: Parsed, *, source: str = "http",
+def create_job(session: Session, parsed: Parsed, *, source: str = "http", owner: str | None = None,
                idempotency_key: str | None = None, body_hash: str | None = None) -> Job:
     """Add a queued job and its runs (no commit). An invalid request becomes a failed job."""
-    job = Job(id=str(uuid.uuid4()), source=source, preset=parsed.preset, last_seq=0,
+    job = Job(id=str(uuid.uuid4()), source=source, preset=parsed.preset, last_seq=0, owner=owner,
               idempotency_key=idempotency_key, request_hash=body_hash, cancel_requested=False,
               status="queued")
     if parsed.spec is None:

@@ -14,6 +14,7 @@ from models.journal import add_event, next_seq
 from models.jsonsafe import finite_or_none
 from models.tables import JobEvent, MetricChunk, MetricSeries, Run, Shard, utcnow
 from worker.buffer import Batch
+from worker.shards import renew
 
 
 def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -75,17 +76,23 @@ def _record_metrics(session: Session, job_id: str, batch: Batch) -> int:
     return batch.points()
 
 
-def write_batch(session: Session, job_id: str, shard_id: int, batch: Batch) -> int:
-    """Persist one batch (no commit); returns the number of points written."""
+def write_batch(session: Session, job_id: str, shard_id: int, batch: Batch,
+                lease: tuple[str, float] | None = None) -> int:
+    """Persist one batch (no commit); returns the number of points written. With ``lease``
+    (owner, seconds) it also renews the shard's lease, and raises LeaseLost, so the caller
+    rolls the whole batch back, when another worker has taken the shard over."""
     _record_started(session, job_id, batch.started)
     points = _record_metrics(session, job_id, batch)
     _record_finished(session, job_id, batch.finished)
-    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    values: dict[str, Any] = {}
     if batch.progress is not None:
         values["step"] = batch.progress["step"]
     if batch.checkpoint is not None:
         values["checkpoint_step"], values["checkpoint"] = batch.checkpoint
-    session.execute(update(Shard).where(Shard.id == shard_id).values(**values))
+    if lease is not None:
+        renew(session, shard_id, lease[0], lease[1], values)
+    else:
+        session.execute(update(Shard).where(Shard.id == shard_id).values(heartbeat_at=utcnow(), **values))
     return points
 
 

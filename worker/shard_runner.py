@@ -1,4 +1,4 @@
-"""Train one shard: claim it, resume from its checkpoint, stream events to the database."""
+"""Train one shard: claim its lease, resume from its checkpoint, stream events to the database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from engine.spec import ComparisonSpec
 from optarena.settings import Settings
 from worker.buffer import EventBuffer
 from worker.persist import consolidate, drop_consolidated, stored_steps
-from worker.shards import Claim, claim, finish, is_cancelled
+from worker.retry import connection_lost, with_retry
+from worker.shards import Claim, LeaseLost, claim, finish, is_cancelled, owner_name
 from worker.writer import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ log = logging.getLogger(__name__)
 
 class CancelCheck:
     """``should_stop`` for the engine: reads the job's cancel flag at most every
-    ``period`` seconds, and stops at once if the writer thread has failed."""
+    ``period`` seconds, and stops at once if the writer thread has failed. While the
+    database is away, training goes on (the writer retries)."""
 
     def __init__(self, sessions: Callable[[], Session], job_id: str, writer: ShardWriter, period: float):
         self.sessions, self.job_id, self.writer, self.period = sessions, job_id, writer, period
@@ -33,38 +35,67 @@ class CancelCheck:
         now = time.monotonic()
         if not self.cancelled and now - self.last >= self.period:
             self.last = now
-            with self.sessions() as session:
-                self.cancelled = is_cancelled(session, self.job_id)
+            try:
+                with self.sessions() as session:
+                    self.cancelled = is_cancelled(session, self.job_id)
+            except Exception as exc:
+                if not connection_lost(exc):
+                    raise
         return self.cancelled
 
 
-def run_shard(settings: Settings, sessions: Callable[[], Session], shard_id: int) -> str:
-    """Returns the shard's final status ('skipped' when there was nothing to do)."""
-    with sessions() as session, session.begin():
-        job = claim(session, shard_id)
+def run_shard(settings: Settings, sessions: Callable[[], Session], shard_id: int,
+              owner: str | None = None) -> str:
+    """Returns the shard's final status, 'skipped' when there was nothing to do (finished,
+    or leased by a live worker) or 'lost' when another worker took the shard over."""
+    owner = owner or owner_name()
+    retry = settings.db_retry_seconds
+
+    def transaction(fn):  # noqa: ANN001, ANN202 - one retried transaction
+        def run():  # noqa: ANN202
+            with sessions() as session, session.begin():
+                return fn(session)
+        return with_retry(run, retry, f"shard {shard_id}")
+
+    job = transaction(lambda s: claim(s, shard_id, owner, settings.lease_seconds, settings.max_attempts))
     if job is None:
+        log.info("shard %s: nothing to do here (finished, cancelled or leased elsewhere)", shard_id)
         return "skipped"
     try:
-        completed = _train(settings, sessions, shard_id, job)
+        completed = _train(settings, sessions, shard_id, job, owner)
+    except LeaseLost:
+        log.warning("shard %s: lease lost to another worker; stopping", shard_id)
+        return "lost"
     except Exception as exc:
+        if isinstance(exc.__cause__, LeaseLost):
+            log.warning("shard %s: lease lost to another worker; stopping", shard_id)
+            return "lost"
         log.exception("shard %s failed", shard_id)
-        with sessions() as session, session.begin():
-            finish(session, shard_id, "failed", f"{type(exc).__name__}: {exc}")
+        reason = f"{type(exc).__name__}: {exc}"
+        transaction(lambda s: finish(s, shard_id, "failed", reason, owner))
         return "failed"
     status = "succeeded" if completed else "cancelled"
-    with sessions() as session, session.begin():
+
+    def close(session: Session) -> bool:
         consolidate(session, job.job_id, job.runs)
-        finish(session, shard_id, status)
-    return status
+        return finish(session, shard_id, status, owner=owner)
+
+    return status if transaction(close) else "lost"
 
 
-def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, job: Claim) -> bool:
+def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, job: Claim,
+           owner: str) -> bool:
     spec = ComparisonSpec.model_validate(job.spec)
-    with sessions() as session, session.begin():
-        drop_consolidated(session, job.job_id, job.runs)
-        buffer = EventBuffer(stored_steps(session, job.job_id, job.runs))
+
+    def prepare() -> EventBuffer:
+        with sessions() as session, session.begin():
+            drop_consolidated(session, job.job_id, job.runs)
+            return EventBuffer(stored_steps(session, job.job_id, job.runs))
+
+    buffer = with_retry(prepare, settings.db_retry_seconds, f"shard {shard_id}")
     writer = ShardWriter(sessions, job.job_id, shard_id, buffer, interval=settings.write_interval,
-                         heartbeat=settings.heartbeat_seconds)
+                         heartbeat=settings.heartbeat_seconds, lease=(owner, settings.lease_seconds),
+                         retry_seconds=settings.db_retry_seconds)
     with writer:
         stop = CancelCheck(sessions, job.job_id, writer, settings.cancel_poll_seconds)
         completed = train_runs(spec, job.runs, writer.on_event, device=resolve_device(spec.train.device),

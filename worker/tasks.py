@@ -5,23 +5,48 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy import update
+
+from models import apikeys
 from models.db import session_factory
-from optarena.queueing import PLAN_JOB, RUN_SHARD, SUBMIT_JOB
+from models.tables import Shard, utcnow
+from optarena.queueing import PLAN_JOB, PUBLISH_RETRY, RUN_SHARD, SUBMIT_JOB
 from optarena.settings import get_settings
-from optarena.submission import create_job, parse_request, parse_text
+from optarena.submission import create_job, parse_request, parse_text, within_limits
 from worker import planning, shard_runner
 from worker.celery_app import app
+from worker.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
+_sweeper: list[Sweeper] = []
 
 
 def _sessions():  # noqa: ANN202 - a sessionmaker
     return session_factory(get_settings().database_url)
 
 
+def send(name: str, args: list[Any], queue: str) -> None:
+    app.send_task(name, args=args, queue=queue, retry=True, retry_policy=PUBLISH_RETRY)
+
+
+@worker_ready.connect
+def _start_sweeper(**_kw: Any) -> None:
+    sweeper = Sweeper(_sessions(), get_settings(), send, PLAN_JOB, RUN_SHARD)
+    sweeper.start()
+    _sweeper.append(sweeper)
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**_kw: Any) -> None:
+    for sweeper in _sweeper:
+        sweeper.stopped.set()
+
+
 @app.task(name=RUN_SHARD)
 def run_shard(shard_id: int) -> str:
-    """Train one shard; a shard that already finished does nothing, a started one resumes."""
+    """Train one shard; a shard that already finished does nothing, a started one resumes,
+    one leased by a live worker is left to it."""
     return shard_runner.run_shard(get_settings(), _sessions(), int(shard_id))
 
 
@@ -31,19 +56,31 @@ def plan_job(job_id: str) -> int:
     with _sessions()() as session, session.begin():
         todo = planning.plan_job(session, job_id, get_settings().shard_size)
     for shard_id, queue in todo:
-        app.send_task(RUN_SHARD, args=[shard_id], queue=queue)
+        send(RUN_SHARD, [shard_id], queue)
+    if todo:
+        with _sessions()() as session, session.begin():
+            sent = [s for s, _ in todo]
+            session.execute(update(Shard).where(Shard.id.in_(sent)).values(enqueued_at=utcnow()))
     return len(todo)
 
 
 @app.task(name=SUBMIT_JOB)
-def submit_job(spec: Any) -> str:
-    """Job-queue submission: validate and store like ``POST /jobs``. The argument is a
-    spec or ``{"preset": ..., "overrides": ...}``, as an object or a JSON string; an
-    invalid one is stored as a failed job carrying the validation errors."""
+def submit_job(spec: Any, key: str | None = None) -> str | None:
+    """Job-queue submission: validate and store like ``POST /jobs``. ``spec`` is a spec or
+    ``{"preset": ..., "overrides": ...}``, as an object or a JSON string; ``key`` is an API
+    key, whose owner owns the job. An invalid spec is stored as a failed job carrying the
+    validation errors; a missing or invalid key stores nothing (nobody could read the job)."""
+    with _sessions()() as session:
+        principal = apikeys.verify(session, key) if isinstance(key, str) else None
+    if principal is None:
+        log.error("submission refused: %s", "invalid or revoked API key" if key else
+                  "no API key (send it as the task's second argument or kwargs={'key': ...})")
+        return None
     parsed = parse_text(spec) if isinstance(spec, str) else parse_request(spec)
+    parsed = within_limits(parsed, get_settings())
     with _sessions()() as session, session.begin():
-        job = create_job(session, parsed, source="queue")
-    log.info("submitted job %s (%s)", job.id, job.status)
+        job = create_job(session, parsed, source="queue", owner=principal.owner)
+    log.info("submitted job %s (%s) for %s", job.id, job.status, principal.owner)
     if job.status == "queued":
         plan_job(job.id)
     return job.id

@@ -13,15 +13,18 @@ from sqlalchemy.orm import Session
 from engine.events import Event
 from worker.buffer import EventBuffer
 from worker.persist import write_batch
+from worker.retry import with_retry
 
 log = logging.getLogger(__name__)
 
 
 class ShardWriter:
     def __init__(self, sessions: Callable[[], Session], job_id: str, shard_id: int,
-                 buffer: EventBuffer, *, interval: float, heartbeat: float):
+                 buffer: EventBuffer, *, interval: float, heartbeat: float,
+                 lease: tuple[str, float] | None = None, retry_seconds: float = 0.0):
         self.sessions, self.job_id, self.shard_id = sessions, job_id, shard_id
         self.buffer, self.interval, self.heartbeat = buffer, interval, heartbeat
+        self.lease, self.retry_seconds = lease, retry_seconds
         self.lock, self.wake, self.done = threading.Lock(), threading.Event(), threading.Event()
         self.error: BaseException | None = None
         self.points = 0
@@ -76,7 +79,13 @@ class ShardWriter:
             self.error = exc
 
     def _write_once(self) -> None:
+        """Write what the buffer holds (an empty batch still renews the lease). The same
+        batch is retried while the database is away; training goes on meanwhile."""
         with self.lock:
             batch = self.buffer.take()
-        with self.sessions() as session, session.begin():
-            self.points += write_batch(session, self.job_id, self.shard_id, batch)
+
+        def write() -> int:
+            with self.sessions() as session, session.begin():
+                return write_batch(session, self.job_id, self.shard_id, batch, self.lease)
+
+        self.points += with_retry(write, self.retry_seconds, f"shard {self.shard_id} writer")

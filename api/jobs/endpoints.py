@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from api.broker import enqueue_plan
-from api.deps import JobDep, SessionDep, SettingsDep
+from api.deps import JobDep, OwnerDep, SessionDep, SettingsDep
 from api.jobs import service
 from api.jobs.schemas import CREATE_DESCRIPTION, CREATE_EXAMPLES, JobOut, JobPage, JobSummary, Status
 
@@ -20,11 +20,12 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 @router.post("", status_code=201, response_model=JobOut, description=CREATE_DESCRIPTION,
              responses={200: {"description": "the job already created with this Idempotency-Key"},
                         409: {"description": "the key was used with a different body"},
-                        422: {"description": "invalid spec, with the path of each bad field"}})
-def create_job(session: SessionDep, settings: SettingsDep, response: Response,
+                        422: {"description": "invalid spec or a limit exceeded, with the path of each "
+                                              "bad field"}})
+def create_job(session: SessionDep, settings: SettingsDep, owner: OwnerDep, response: Response,
                body: Annotated[Any, Body(openapi_examples=CREATE_EXAMPLES)],
                key: IdempotencyKey = None) -> dict[str, Any]:
-    job, created = service.submit(session, body, key)
+    job, created = service.submit(session, settings, owner, body, key)
     session.commit()
     if created:
         enqueue_plan(settings, job.id)
@@ -35,10 +36,10 @@ def create_job(session: SessionDep, settings: SettingsDep, response: Response,
 
 
 @router.get("", response_model=JobPage)
-def list_jobs(session: SessionDep, settings: SettingsDep, status: Status | None = None,
+def list_jobs(session: SessionDep, settings: SettingsDep, owner: OwnerDep, status: Status | None = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 20,
               offset: Annotated[int, Query(ge=0)] = 0) -> JobPage:
-    items, total = service.page(session, status, min(limit, settings.page_size_max), offset)
+    items, total = service.page(session, owner, status, min(limit, settings.page_size_max), offset)
     return JobPage(items=[JobSummary.model_validate(j) for j in items], total=total, limit=limit,
                    offset=offset)
 

@@ -13,6 +13,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from models import apikeys
+from models.db import session_factory
 from optarena.settings import Settings, get_settings
 from tests.service.procs import migrate, service_env
 
@@ -52,10 +54,22 @@ def sqlite_settings(tmp_path: Path) -> Settings:
     return settings
 
 
+def add_key(settings: Settings, name: str, owner: str | None = None) -> str:
+    with session_factory(settings.database_url)() as session, session.begin():
+        return apikeys.create(session, name, owner)
+
+
 @pytest.fixture()
-def client(sqlite_settings: Settings) -> Iterator[TestClient]:
-    """The app in-process on a migrated SQLite file, with nothing consuming its queue."""
-    app = create_app()
+def anonymous(sqlite_settings: Settings) -> Iterator[TestClient]:
+    """The app in-process on a migrated SQLite file, with nothing consuming its queue; no key."""
+    app = create_app(sqlite_settings)
     app.dependency_overrides[get_settings] = lambda: sqlite_settings
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture()
+def client(anonymous: TestClient, sqlite_settings: Settings) -> TestClient:
+    """The same app, every request sent with the API key of owner 'alice'."""
+    anonymous.headers["Authorization"] = f"Bearer {add_key(sqlite_settings, 'alice')}"
+    return anonymous

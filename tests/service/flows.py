@@ -1,26 +1,41 @@
-"""End-to-end checks shared by the SQLite and the PostgreSQL set-ups."""
+"""End-to-end checks shared by the SQLite and the PostgreSQL set-ups. Each talks to a
+running service as one API key's holder (``svc.url``, ``svc.headers``)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from tests.service.sse import points_by_run, read_events
 
 
-def submit(base: str, steps: int, **overrides: Any) -> dict[str, Any]:
+class Api(Protocol):
+    url: str
+    key: str
+    headers: dict[str, str]
+
+
+def get(svc: Api, path: str, **kw: Any) -> httpx.Response:
+    return httpx.get(f"{svc.url}{path}", headers=svc.headers, timeout=30, **kw)
+
+
+def post(svc: Api, path: str, **kw: Any) -> httpx.Response:
+    return httpx.post(f"{svc.url}{path}", headers=svc.headers, timeout=30, **kw)
+
+
+def submit(svc: Api, steps: int, **overrides: Any) -> dict[str, Any]:
     body = {"preset": "seed-wave", "overrides": {"train": {"steps": steps, "eval_every": 100}} | overrides}
-    r = httpx.post(f"{base}/jobs", json=body, timeout=30)
+    r = post(svc, "/jobs", json=body)
     assert r.status_code == 201, r.text
     return r.json()
 
 
-def wait_status(base: str, job_id: str, statuses: set[str], timeout: float) -> dict[str, Any]:
+def wait_status(svc: Api, job_id: str, statuses: set[str], timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = httpx.get(f"{base}/jobs/{job_id}", timeout=10).json()
+        job = get(svc, f"/jobs/{job_id}").json()
         if job["status"] in statuses:
             return job
         time.sleep(0.1)
@@ -45,9 +60,9 @@ def every(k: int, steps: int) -> list[int]:
     return sorted(set(range(k, steps + 1, k)) | {steps})
 
 
-def check_stored(base: str, job_id: str, n_runs: int, steps: int) -> dict[str, Any]:
-    train = httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()["spec"]["train"]
-    r = httpx.get(f"{base}/jobs/{job_id}/metrics", timeout=30)
+def check_stored(svc: Api, job_id: str, n_runs: int, steps: int) -> dict[str, Any]:
+    train = get(svc, f"/jobs/{job_id}").json()["spec"]["train"]
+    r = get(svc, f"/jobs/{job_id}/metrics")
     assert r.status_code == 200
     runs = r.json()["runs"]
     assert [run["run"] for run in runs] == list(range(n_runs))
@@ -59,17 +74,17 @@ def check_stored(base: str, job_id: str, n_runs: int, steps: int) -> dict[str, A
         for name, curve in m.items():
             assert len(curve["values"]) == len(curve["steps"]), name
         assert m["val_loss"]["steps"] == every(train["eval_every"], steps)
-    small = httpx.get(f"{base}/jobs/{job_id}/metrics", params={"max_points": 50, "metric": "train_loss",
-                                                               "run": 0}, timeout=30).json()
+    small = get(svc, f"/jobs/{job_id}/metrics", params={"max_points": 50, "metric": "train_loss",
+                                                       "run": 0}).json()
     assert [r["run"] for r in small["runs"]] == [0] and list(small["runs"][0]["metrics"]) == ["train_loss"]
     assert 2 < len(small["runs"][0]["metrics"]["train_loss"]["steps"]) <= 50
-    tail = httpx.get(f"{base}/jobs/{job_id}/metrics", params={"after_step": steps - 10}, timeout=30).json()
+    tail = get(svc, f"/jobs/{job_id}/metrics", params={"after_step": steps - 10}).json()
     assert tail["runs"][0]["metrics"]["train_loss"]["steps"] == list(range(steps - 9, steps + 1))
     return r.json()
 
 
-def check_resume(url: str, full: list[dict[str, Any]]) -> None:
+def check_resume(svc: Api, url: str, full: list[dict[str, Any]]) -> None:
     """Reconnecting with Last-Event-ID gives exactly the rest of the stream."""
     cut = len(full) // 2
-    rest = read_events(url, last_event_id=full[cut - 1]["id"])
+    rest = read_events(url, svc.key, last_event_id=full[cut - 1]["id"])
     assert rest == full[cut:]

@@ -35,13 +35,23 @@ def migrate(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedP
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+def create_key(env: dict[str, str], cwd: Path, name: str) -> str:
+    """A new API key from the real CLI (`optarena keys create`): its last line of output."""
+    done = subprocess.run([str(BIN / "optarena"), "keys", "create", "--name", name], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
 class Service:
-    """An API process and any number of workers sharing one environment."""
+    """An API process and any number of workers sharing one environment, and an API key."""
 
     def __init__(self, env: dict[str, str], cwd: Path):
         self.env, self.cwd, self.procs, self.logs = env, cwd, [], []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.key = create_key(env, cwd, "tests")
+        self.headers = {"Authorization": f"Bearer {self.key}"}
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.cwd / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -51,16 +61,18 @@ class Service:
         self.logs.append(log)
         return proc
 
-    def start_api(self) -> None:
-        self._spawn("api", [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-                            "--port", str(self.port), "--log-level", "warning"])
+    def start_api(self, name: str = "api") -> subprocess.Popen[bytes]:
+        proc = self._spawn(name, [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
+                                  "--port", str(self.port), "--log-level", "warning"])
         wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200, 30, "API")
+        return proc
 
-    def start_worker(self, name: str, queues: str = "cpu") -> None:
-        self._spawn(name, [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "-Q", queues,
+    def start_worker(self, name: str, queues: str = "cpu") -> subprocess.Popen[bytes]:
+        proc = self._spawn(name, [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "-Q", queues,
                            "--pool", "solo", "-n", f"{name}@%h", "-l", "INFO"])
         log = self.cwd / f"{name}.log"
         wait_for(lambda: b" ready." in log.read_bytes(), 60, f"worker {name}")
+        return proc
 
     def log(self, name: str) -> str:
         return (self.cwd / f"{name}.log").read_text(errors="replace")

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 
 
-def read_events(url: str, last_event_id: int | None = None, limit: int | None = None,
+def read_events(url: str, key: str, last_event_id: int | None = None, limit: int | None = None,
                 timeout: float = 180) -> list[dict[str, Any]]:
     """Events until the server ends the stream, or the first ``limit`` of them."""
-    headers = {"Accept": "text/event-stream"}
+    headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {key}"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
     events: list[dict[str, Any]] = []

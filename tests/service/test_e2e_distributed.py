@@ -35,17 +35,17 @@ def service(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactor
 def test_two_workers_share_one_job(service: Service) -> None:
     ready = httpx.get(f"{service.url}/readyz").json()
     assert ready == {"status": "ready", "database": True, "broker": True}
-    job = flows.submit(service.url, STEPS)
+    job = flows.submit(service, STEPS)
     url = f"{service.url}/jobs/{job['id']}/events"
-    head = read_events(url, limit=5)  # a client that drops off mid-job...
-    rest = read_events(url, last_event_id=head[-1]["id"])  # ...and comes back
+    head = read_events(url, service.key, limit=5)  # a client that drops off mid-job...
+    rest = read_events(url, service.key, last_event_id=head[-1]["id"])  # ...and comes back
     events = head + rest
     flows.check_stream(events, n_runs=3, steps=STEPS)
-    flows.check_stored(service.url, job["id"], n_runs=3, steps=STEPS)
-    final = httpx.get(f"{service.url}/jobs/{job['id']}").json()
+    flows.check_stored(service, job["id"], n_runs=3, steps=STEPS)
+    final = flows.get(service, f"/jobs/{job['id']}").json()
     assert final["status"] == "succeeded"
     assert [s["run_indices"] for s in final["shards"]] == [[0], [1], [2]]
     owners = {s["owner"] for s in final["shards"]}
     assert len(owners) == 2, f"both workers should have trained a shard: {owners}"
     assert all(s["attempts"] == 1 for s in final["shards"])
-    flows.check_resume(url, events)
+    flows.check_resume(service, url, events)

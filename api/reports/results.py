@@ -1,0 +1,95 @@
+"""The results table of a job: per-arm statistics over seeds, from the stored summaries and
+validation curves, computed with the engine's numpy-only statistics (no torch here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.metrics.service import Series, load_series
+from engine.studies.statistics import compare_arms, final_metric_table
+from models.tables import Job, Run
+
+
+@dataclass
+class RunResult:
+    """The attributes ``compare_arms`` reads from an engine result, filled from the database."""
+
+    run: int
+    label: str
+    seed: int
+    summary: dict[str, Any]
+    curves: dict[str, Any] = field(default_factory=dict)
+
+
+def finished_runs(session: Session, job_id: str) -> dict[int, RunResult]:
+    runs = session.scalars(select(Run).where(Run.job_id == job_id, Run.summary.is_not(None))
+                           .order_by(Run.index)).all()
+    return {r.index: RunResult(r.index, r.label, r.seed, r.summary or {}) for r in runs}
+
+
+def _groups(results: dict[int, RunResult], key: str) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    for r in results.values():
+        v = r.summary.get(key)
+        out.setdefault(r.label, {})[r.seed] = math.nan if v is None else float(v)
+    return out
+
+
+def _first_reach(series: Series | None, target: float) -> int | None:
+    if series is None:
+        return None
+    steps, values = series
+    hit = np.flatnonzero(np.isfinite(values) & (values <= target))
+    return int(steps[hit[0]]) if len(hit) else None
+
+
+def time_to_target(results: dict[int, RunResult], val: dict[int, dict[str, Series]],
+                   spec_target: float | None) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    """Steps until validation loss first reaches the target. Without a target in the spec,
+    the target is the highest best validation loss of any run: a level every run reaches,
+    so the column says which optimizer gets there first."""
+    bests = [float(r.summary["best_val_loss"]) for r in results.values()
+             if r.summary.get("best_val_loss") is not None]
+    target = spec_target if spec_target is not None else (max(bests) if bests else None)
+    out: dict[str, dict[str, Any]] = {}
+    for r in results.values():
+        cell = out.setdefault(r.label, {"steps": [], "n_runs": 0})
+        cell["n_runs"] += 1
+        hit = None if target is None else _first_reach(val.get(r.run, {}).get("val_loss"), target)
+        if hit is not None:
+            cell["steps"].append(hit)
+    for cell in out.values():
+        cell["n_reached"] = len(cell["steps"])
+        cell["mean_step"] = float(np.mean(cell["steps"])) if cell["steps"] else None
+    return target, out
+
+
+def job_results(session: Session, job: Job) -> dict[str, Any]:
+    """JSON-ready: one row per arm, the pairwise tests on final validation loss, warnings."""
+    results = finished_runs(session, job.id)
+    base = {"job_id": job.id, "status": job.status, "n_finished": len(results), "n_runs": job.n_runs}
+    if not results:
+        return base | {"arms": [], "pairs": [], "warnings": [], "target": None, "ranking": []}
+    stats = compare_arms(results, metric="final_val_loss", curve_metric=None)
+    best = {row["arm"]: row for row in final_metric_table(_groups(results, "best_val_loss"))}
+    gap = {row["arm"]: row for row in final_metric_table(_groups(results, "generalization_gap"))}
+    val = load_series(session, job.id, list(results), ["val_loss"], 0)
+    spec_target = ((job.spec or {}).get("train") or {}).get("target_loss")
+    target, reach = time_to_target(results, val, spec_target)
+    ranks = {row["arm"]: row["rank"] for row in stats["ranking"]}
+    arms = [{"arm": row["arm"], "n_seeds": row["n_seeds"], "n_diverged": row["n_diverged"],
+             "rank": ranks.get(row["arm"]), "final_val": _ci(row), "best_val": _ci(best[row["arm"]]),
+             "gap": _ci(gap[row["arm"]]), "time_to_target": reach[row["arm"]]}
+            for row in stats["table"]]
+    return base | {"arms": arms, "pairs": stats["pairs"], "warnings": stats["warnings"],
+                   "target": target, "ranking": stats["ranking"], "alpha": stats["alpha"]}
+
+
+def _ci(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("mean", "ci_low", "ci_high", "std")}

@@ -1,0 +1,77 @@
+"""``optarena keys``: create, list and revoke API keys in the database named by Settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="API keys: create (shown once), list, revoke.")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _sessions():  # noqa: ANN202 - a sessionmaker
+    from models.db import session_factory
+    from optarena.settings import get_settings
+
+    return session_factory(get_settings().database_url)
+
+
+@app.command()
+def create(name: Annotated[str, typer.Option(help="what the key is for, e.g. 'ci' or 'alice-laptop'")],
+           owner: Annotated[str | None, typer.Option(help="the tenant owning its jobs; default: the name")]
+           = None) -> None:
+    """Create a key and print it, alone, on the last line: it is never shown again."""
+    from models import apikeys
+
+    with _sessions()() as session, session.begin():
+        key = apikeys.create(session, name, owner)
+    typer.echo(f"API key '{name}' (owner '{owner or name}'); store it now, it cannot be shown again:",
+               err=True)
+    typer.echo(key)
+
+
+@app.command("list")
+def list_keys() -> None:
+    """Active keys: prefix, name, owner, creation time (never the key itself)."""
+    from models import apikeys
+
+    with _sessions()() as session:
+        for k in apikeys.active(session):
+            typer.echo(f"{k.prefix}  {k.name}  owner={k.owner}  created={k.created_at:%Y-%m-%d %H:%M}"
+                       + ("  (local)" if k.local else ""))
+
+
+@app.command()
+def revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix, as `keys list` shows it")]) -> None:
+    """Revoke a key at once: requests with it answer 401 from now on."""
+    from models import apikeys
+
+    with _sessions()() as session, session.begin():
+        if not apikeys.revoke(session, prefix):
+            typer.echo(f"no active key with prefix {prefix!r}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"revoked {prefix}")
+
+
+@app.command()
+def local(host: Annotated[str, typer.Option(help="the address the API will bind")] = "127.0.0.1",
+          port: Annotated[int, typer.Option()] = 8000) -> None:
+    """For `make run`: on first start, create a key for the single local user and print it once."""
+    from models import apikeys
+
+    if host not in LOOPBACK:
+        typer.echo(f"refusing to create local credentials for host {host!r}: the embedded default "
+                   "binds 127.0.0.1 only; create keys with `optarena keys create` instead", err=True)
+        raise typer.Exit(2)
+    url = f"http://{host}:{port}"
+    with _sessions()() as session, session.begin():
+        if apikeys.active(session):
+            typer.echo(f"optarena: docs at {url}/docs, dashboard at {url}/ (keys: `optarena keys list`)")
+            return
+        key = apikeys.create(session, "local", "local", local=True)
+    typer.echo(f"optarena: docs at {url}/docs, dashboard at {url}/")
+    typer.echo("optarena: created a local API key (shown this once; send it as 'Authorization: Bearer "
+               "<key>' or sign in on the dashboard):")
+    typer.echo(key)
