@@ -21,8 +21,8 @@ from tests.service.sse import read_events
 # Short leases and sweeps so that a takeover happens in seconds, not minutes.
 FAST = {"OPTARENA_SHARD_SIZE": "1", "OPTARENA_LEASE_SECONDS": "3", "OPTARENA_HEARTBEAT_SECONDS": "0.5",
         "OPTARENA_SWEEP_SECONDS": "0.5", "OPTARENA_RESEND_AFTER_SECONDS": "3", "OPTARENA_MAX_ATTEMPTS": "2",
-        "OPTARENA_CHECKPOINT_EVERY": "100", "OPTARENA_FLUSH_SECONDS": "0.1"}
-STEPS = 1500
+        "OPTARENA_CHECKPOINT_EVERY": "50", "OPTARENA_FLUSH_SECONDS": "0.1"}
+STEPS = 600
 
 
 @pytest.fixture(scope="module")
