@@ -17,6 +17,10 @@ from models.tables import Job
 from optarena.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+# The bound of every integer query parameter compared with a column: an INTEGER column holds no
+# larger value, and a larger one overflows the database driver (a 500) instead of matching nothing.
+INT_MAX = 2**31 - 1
 JobId = Annotated[str, Path(description="the job's id, as returned by POST /jobs", max_length=64)]
 
 # Declared for the OpenAPI schema (the "Authorize" button in /docs); the key itself is

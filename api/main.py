@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
@@ -42,8 +43,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router):
+        # Every route that loads a job by id answers 404 for a missing job or another owner's
+        # one; the schema says so, once, here.
+        for route in router.routes:
+            if isinstance(route, APIRoute) and "{job_id}" in route.path:
+                route.responses.setdefault(404, {"description": "no such job for this key's owner"})
         app.include_router(router, dependencies=[Depends(current_principal)], responses=PROTECTED_RESPONSES)
     app.include_router(session_router)
+    for router in (jobs_router, session_router):
+        for route in router.routes:
+            # FastAPI answers 400 itself for a body it cannot decode (not UTF-8) before any
+            # validation; documented so that clients expect it.
+            if isinstance(route, APIRoute) and route.body_field is not None:
+                route.responses.setdefault(400, {"description": "the body could not be decoded"})
     app.include_router(health_router)
     app.include_router(dashboard_router)  # public: the page must load before the login form
     # Added last = runs first: CORS answers preflights, then the key, then the body size.

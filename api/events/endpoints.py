@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.deps import SettingsDep, StreamJobDep
+from api.deps import INT_MAX, SettingsDep, StreamJobDep
 from api.events.service import dumps, follow
 
 router = APIRouter(prefix="/jobs", tags=["events"])
@@ -23,12 +23,15 @@ after the job's final status."""
 def _cursor(after: int | None, last_event_id: str | None) -> int:
     if after is not None:
         return after
-    return int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
+    # ASCII digits only ("²".isdigit() is true, and int() refuses it); a larger id than any
+    # stored one means "nothing yet", and must not overflow the query.
+    raw = (last_event_id or "").strip()
+    return min(int(raw), INT_MAX) if raw.isascii() and raw.isdigit() else 0
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, description=EVENTS_DOC)
 async def job_events(job_id: StreamJobDep, settings: SettingsDep, request: Request,
-                     after: Annotated[int | None, Query(ge=0, description="resume after this id")] = None,
+                     after: Annotated[int | None, Query(ge=0, le=INT_MAX, description="resume after this id")] = None,
                      last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
                      ) -> AsyncIterator[ServerSentEvent]:
     async for seq, kind, payload in follow(settings, job_id, _cursor(after, last_event_id), True,
@@ -44,7 +47,7 @@ JSONL_DOC = """The event stream as JSON Lines, one `{"id", "event", "data"}` obj
             responses={200: {"content": {"application/x-ndjson": {}}}})
 async def job_events_jsonl(job_id: StreamJobDep, settings: SettingsDep, request: Request,
                            follow_: Annotated[bool, Query(alias="follow")] = False,
-                           after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
+                           after: Annotated[int, Query(ge=0, le=INT_MAX)] = 0) -> StreamingResponse:
     async def lines() -> AsyncIterator[str]:
         async for seq, kind, payload in follow(settings, job_id, after, follow_, request.is_disconnected):
             yield dumps({"id": seq, "event": kind, "data": payload}) + "\n"

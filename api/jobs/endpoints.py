@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from api.broker import enqueue_plan
-from api.deps import JobDep, OwnerDep, SessionDep, SettingsDep
+from api.deps import INT_MAX, JobDep, OwnerDep, SessionDep, SettingsDep
 from api.jobs import service
 from api.jobs.schemas import CREATE_DESCRIPTION, CREATE_EXAMPLES, JobOut, JobPage, JobSummary, Status
 
@@ -38,7 +38,7 @@ def create_job(session: SessionDep, settings: SettingsDep, owner: OwnerDep, resp
 @router.get("", response_model=JobPage)
 def list_jobs(session: SessionDep, settings: SettingsDep, owner: OwnerDep, status: Status | None = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 20,
-              offset: Annotated[int, Query(ge=0)] = 0) -> JobPage:
+              offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0) -> JobPage:
     items, total = service.page(session, owner, status, min(limit, settings.page_size_max), offset)
     return JobPage(items=[JobSummary.model_validate(j) for j in items], total=total, limit=limit,
                    offset=offset)

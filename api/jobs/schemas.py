@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+# Every stored time is UTC, but SQLite hands them back naive; without an offset the value is
+# not an RFC 3339 date-time, which the schema promises.
+UtcDatetime = Annotated[datetime, AfterValidator(lambda d: d.replace(tzinfo=UTC) if d.tzinfo is None else d)]
 
 
 class RunOut(BaseModel):
@@ -37,7 +41,7 @@ class ShardOut(BaseModel):
     step: int
     attempts: int
     owner: str | None
-    heartbeat_at: datetime | None
+    heartbeat_at: UtcDatetime | None
     error: str | None
 
 
@@ -51,9 +55,9 @@ class JobSummary(BaseModel):
     n_runs: int
     steps: int
     cancel_requested: bool
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     error: Any | None
 
 

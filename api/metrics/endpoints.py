@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import Field
 
-from api.deps import JobDep, SessionDep
+from api.deps import INT_MAX, JobDep, SessionDep
 from api.metrics import service
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
@@ -25,9 +26,10 @@ many points, keeping every bucket's minimum and maximum."""
                         "steps": [1, 2, 3], "values": [0.31, None, 0.29], "nonfinite": True,
                         "nonfinite_steps": [2]}}}]}}}}})
 def get_metrics(session: SessionDep, job: JobDep,
-                run: Annotated[list[int] | None, Query(description="run indices; all if absent")] = None,
+                run: Annotated[list[Annotated[int, Field(ge=0, le=INT_MAX)]] | None,
+                               Query(description="run indices; all if absent")] = None,
                 metric: Annotated[list[str] | None, Query(description="e.g. train_loss, val_loss")] = None,
-                after_step: Annotated[int, Query(ge=0, description="only points after this step")] = 0,
+                after_step: Annotated[int, Query(ge=0, le=INT_MAX, description="only points after this step")] = 0,
                 max_points: Annotated[int | None, Query(ge=4, le=1_000_000)] = None) -> Response:
     body = service.metrics_json(session, job.id, run, metric, after_step, max_points)
     return Response(body, media_type="application/json")
