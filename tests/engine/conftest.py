@@ -14,11 +14,11 @@ def small_wave(**train) -> dict:
 
 @pytest.fixture
 def all_arms_spec():
-    def make(dtype: str, steps: int) -> ComparisonSpec:
+    def make(dtype: str, steps: int, seeds: tuple[int, ...] = (0, 1)) -> ComparisonSpec:
         d = small_wave(steps=steps, dtype=dtype, eval_every=steps)
         d["arms"] = [{"optimizer": name, "lr": 1e-2} for name in ALL_OPTIMIZERS]
         d["arms"][5]["lr"] = 1.0  # adadelta at its own default
-        d["seeds"] = [0, 1]
+        d["seeds"] = list(seeds)
         return ComparisonSpec.model_validate(d)
 
     return make

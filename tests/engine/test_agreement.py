@@ -7,9 +7,12 @@ from engine import compare
 from engine.reference import train_sequential
 
 
-@pytest.mark.parametrize(("dtype", "steps", "tol"), [("float64", 500, 1e-10), ("float32", 200, 1e-5)])
-def test_vectorized_matches_sequential_for_every_optimizer(all_arms_spec, dtype, steps, tol):
-    spec = all_arms_spec(dtype, steps)
+@pytest.mark.parametrize(
+    ("dtype", "steps", "seeds", "tol"),
+    [("float64", 500, (0,), 1e-10), ("float32", 200, (0, 1), 1e-5)],
+)
+def test_vectorized_matches_sequential_for_every_optimizer(all_arms_spec, dtype, steps, seeds, tol):
+    spec = all_arms_spec(dtype, steps, seeds)
     expected = train_sequential(spec)
     got = compare(spec)
     for run, result in got.items():
