@@ -65,11 +65,12 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true", help="engine timings only (e.g. on a GPU)")
     args = ap.parse_args()
     spec = _spec(args.steps, 1, args.device)
-    print(f"seed-wave-all: {len(spec.runs())} runs x {args.steps} steps, batch 64, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {args.device}", flush=True)
+    print(f"seed-wave-all: {len(spec.runs())} runs x {args.steps} steps, batch 64, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}", flush=True)
     _Engine(_spec(50, 1, args.device)).advance(50)  # warm-up: allocator, kernels
 
-    contestants = {"engine": _Engine(spec), "engine_quiet": _Engine(_spec(args.steps, args.steps, args.device))}
+    contestants = {"engine": _Engine(spec),
+                   "engine_quiet": _Engine(_spec(args.steps, args.steps, args.device))}
     if not args.skip_naive:
         contestants["naive"] = _Naive(spec, args.device)
     totals = dict.fromkeys(contestants, 0.0)

@@ -248,23 +248,28 @@ class ComparisonSpec(Strict):
             raise ValueError("seeds must be distinct")
         return v
 
-    @model_validator(mode="after")
-    def _labels_unique(self) -> ComparisonSpec:
-        labels = [a.display() for a in self.arms]
+    @field_validator("arms")
+    @classmethod
+    def _labels_unique(cls, v: list[ArmBase]) -> list[ArmBase]:
+        labels = [a.display() for a in v]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ValueError(f"arms need distinct labels; set 'label' on: {', '.join(dupes)}")
-        return self
+        return v
 
-    @model_validator(mode="after")
-    def _batch_norm_batches(self) -> ComparisonSpec:
+    @field_validator("train")
+    @classmethod
+    def _batch_norm_batches(cls, v: TrainSpec, info: ValidationInfo) -> TrainSpec:
         # Batch statistics of one example are undefined for an MLP (a CNN still has H*W values).
-        if self.net.norm == "batch" and self.net.kind == "mlp":
-            for i, arm in enumerate(self.arms):
-                if self.batch_size_of(arm) == 1:
-                    raise ValueError(f"net.norm 'batch' needs batches of 2 or more; arm {i} "
-                                     f"({arm.display()}) has batch size 1")
-        return self
+        # Checked on `train` (validated after net and arms) so the error carries a field path.
+        net, arms = info.data.get("net"), info.data.get("arms")
+        if net is None or arms is None or net.norm != "batch" or net.kind != "mlp":
+            return v
+        for i, arm in enumerate(arms):
+            if not arm.definition.full_batch and (arm.batch_size or v.batch_size) == 1:
+                raise ValueError(f"net.norm 'batch' needs batches of 2 or more; arm {i} "
+                                 f"({arm.display()}) has batch size 1")
+        return v
 
     def runs(self) -> list[RunPlan]:
         """Every (arm, seed) pair, numbered arm-major: run = arm * len(seeds) + seed_pos."""

@@ -31,7 +31,8 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, description=EVENTS_DOC)
 async def job_events(job_id: StreamJobDep, settings: SettingsDep, request: Request,
-                     after: Annotated[int | None, Query(ge=0, le=INT_MAX, description="resume after this id")] = None,
+                     after: Annotated[int | None,
+                                      Query(ge=0, le=INT_MAX, description="resume after this id")] = None,
                      last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
                      ) -> AsyncIterator[ServerSentEvent]:
     async for seq, kind, payload in follow(settings, job_id, _cursor(after, last_event_id), True,

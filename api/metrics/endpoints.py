@@ -29,7 +29,8 @@ def get_metrics(session: SessionDep, job: JobDep,
                 run: Annotated[list[Annotated[int, Field(ge=0, le=INT_MAX)]] | None,
                                Query(description="run indices; all if absent")] = None,
                 metric: Annotated[list[str] | None, Query(description="e.g. train_loss, val_loss")] = None,
-                after_step: Annotated[int, Query(ge=0, le=INT_MAX, description="only points after this step")] = 0,
+                after_step: Annotated[int, Query(ge=0, le=INT_MAX,
+                                                 description="only points after this step")] = 0,
                 max_points: Annotated[int | None, Query(ge=4, le=1_000_000)] = None) -> Response:
     body = service.metrics_json(session, job.id, run, metric, after_step, max_points)
     return Response(body, media_type="application/json")

@@ -108,7 +108,7 @@ def model_dicts(model: type[BaseModel], valid: bool) -> st.SearchStrategy[dict[s
 ANY_SPEC = st.one_of(model_dicts(ComparisonSpec, valid=True), model_dicts(ComparisonSpec, valid=False))
 
 
-@settings(max_examples=600, derandomize=True, deadline=None, database=None,
+@settings(max_examples=1500, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(ANY_SPEC)
 def test_every_spec_validates_or_names_its_bad_fields(data: Any) -> None:
@@ -141,7 +141,7 @@ def _tiny(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-@settings(max_examples=25, derandomize=True, deadline=None, database=None,
+@settings(max_examples=50, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.data_too_large])
 @given(model_dicts(ComparisonSpec, valid=True).map(_tiny))

@@ -11,9 +11,12 @@ sees the same requests on every run.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -42,6 +45,37 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
 
 
+@dataclass(frozen=True)
+class Target:
+    auth: dict[str, str]
+    job_id: str  # a real job of the key's owner
+    real_every: int  # every how many cases on a job route name it
+    protected: bool  # the operation needs a key
+
+
+def fuzz_operation(op: Any, mode: GenerationMode, n: int, t: Target, sent: dict[str, int],
+                   statuses: dict[int, int]) -> None:
+    @settings(max_examples=n, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=op.as_strategy(generation_mode=mode))
+    def fuzz(case: schemathesis.Case) -> None:
+        # Some cases on a job route name the real job instead of a random id.
+        if "job_id" in (case.path_parameters or {}) and sent["auth"] % t.real_every == 1:
+            case.path_parameters["job_id"] = t.job_id
+        response = case.call(headers=t.auth)
+        sent["auth"] += 1
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        case.validate_response(response, checks=CHECKS, headers=t.auth)
+        if t.protected:
+            # The same request with no key (any Authorization the case itself carries is a
+            # generated value, never a valid key): never a 2xx.
+            bare = case.call()
+            sent["anonymous"] += 1
+            assert not 200 <= bare.status_code < 300, (case.method, case.formatted_path, bare.status_code)
+
+    fuzz()
+
+
 def test_schema_fuzzing(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/optarena.db"
     env = service_env({"OPTARENA_DATABASE_URL": db})
@@ -57,8 +91,6 @@ def test_schema_fuzzing(tmp_path: Path) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
     # A real job, so that the routes under /jobs/{job_id} are also fuzzed past their 404.
-    from fastapi.testclient import TestClient
-
     with TestClient(app) as c:
         r = c.post("/jobs", json={"preset": "seed-wave", "overrides": {"train": {"steps": 50}}},
                    headers={"Authorization": f"Bearer {key}"})
@@ -82,27 +114,7 @@ def test_schema_fuzzing(tmp_path: Path) -> None:
         for mode, n in EXAMPLES.items():
             if mode is GenerationMode.NEGATIVE and not negatable:
                 continue
-
-            @settings(max_examples=n, derandomize=True, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
-            @given(case=op.as_strategy(generation_mode=mode))
-            def fuzz(case: schemathesis.Case) -> None:
-                # Some cases on a job route name the real job instead of a random id.
-                if "job_id" in (case.path_parameters or {}) and sent["auth"] % real_every == 1:
-                    case.path_parameters["job_id"] = job_id
-                response = case.call(headers=auth)
-                sent["auth"] += 1
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                case.validate_response(response, checks=CHECKS, headers=auth)
-                if protected:
-                    # The same request with no key (any Authorization the case itself carries
-                    # is a generated value, never a valid key): never a 2xx.
-                    bare = case.call()
-                    sent["anonymous"] += 1
-                    assert not 200 <= bare.status_code < 300, (case.method, case.formatted_path,
-                                                               bare.status_code)
-
-            fuzz()
+            fuzz_operation(op, mode, n, Target(auth, job_id, real_every, protected), sent, statuses)
         print(f"{op.method.upper()} {op.path}: {time.monotonic() - t_op:.1f} s")
     elapsed = time.monotonic() - t0
     print(f"\nschemathesis: {sent['auth']} authenticated + {sent['anonymous']} anonymous requests over "
