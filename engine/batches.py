@@ -30,23 +30,24 @@ class BatchStream:
 
     def epoch(self, e: int) -> torch.Tensor:
         """(steps_per_epoch, batch_size) int64 indices for epoch ``e``."""
-        if self._cached is not None and self._cached[0] == e:
-            return self._cached[1]
+        if self._cached is None or self._cached[0] != e:
+            self._cached = (e, self._indices(e))
+        return self._cached[1]
+
+    def _indices(self, e: int) -> torch.Tensor:
         if self.full:
-            idx = torch.arange(self.n).view(1, -1)
-        else:
-            g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.batch_size, e))
-            perm = torch.randperm(self.n, generator=g)
-            idx = perm[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, -1)
-        self._cached = (e, idx)
-        return idx
+            return torch.arange(self.n).view(1, -1)
+        g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.batch_size, e))
+        perm = torch.randperm(self.n, generator=g)
+        return perm[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, -1)
 
     def digest(self, steps: int) -> str:
         """Hash of the first ``steps`` batches, in order: equal digests, equal batches."""
         h = hashlib.sha256(f"{self.n}:{self.batch_size}".encode())
         for e in range((steps + self.steps_per_epoch - 1) // self.steps_per_epoch):
             take = min(self.steps_per_epoch, steps - e * self.steps_per_epoch)
-            h.update(self.epoch(e)[:take].to(torch.int64).numpy().tobytes())
+            # _indices, not epoch: hashing must not evict the epoch the trainer is reading.
+            h.update(self._indices(e)[:take].to(torch.int64).numpy().tobytes())
         return h.hexdigest()
 
 

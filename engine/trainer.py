@@ -69,6 +69,7 @@ class Cohort:
 
         inits = {s: initial_weights(*shape, s, data.image_shape) for s in {r.seed for r in runs}}
         self.init_hash = {s: weights_digest(w) for s, w in inits.items()}
+        self._batch_hashes: dict[int, str] = {}
         self.P = torch.stack([inits[r.seed] for r in runs]).to(device, dtype)  # (K, D)
         self.G = torch.zeros_like(self.P)  # gradients land here, row per run
         self.layers = self.net.bind(self.P, self.G)
@@ -227,11 +228,17 @@ class Cohort:
                 on_event(RunFinished(r.index, self.summary(k)))
         return completed
 
+    def _batch_hash(self, stream: BatchStream) -> str:
+        # One digest per stream, not per run: it regenerates every epoch of the run.
+        if stream.seed not in self._batch_hashes:
+            self._batch_hashes[stream.seed] = stream.digest(self.steps)
+        return self._batch_hashes[stream.seed]
+
     def _started(self, k: int, r: RunPlan) -> RunStarted:
         arm = self.spec.arms[r.arm]
         stream = self.streams[int(self.stream_of_run[k])]
         return RunStarted(r.index, r.arm, arm.display(), arm.optimizer, r.seed, self.batch_size,
-                          self.init_hash[r.seed], stream.digest(self.steps))
+                          self.init_hash[r.seed], self._batch_hash(stream))
 
     def _flush(self, losses: list[tuple[int, torch.Tensor]],
                diags: list[tuple[int, torch.Tensor, torch.Tensor]],
