@@ -20,7 +20,7 @@ import pytest
 from tests.reliability import checks
 from tests.reliability.servers import PrivatePostgres
 from tests.service import flows
-from tests.service.procs import Service, migrate, service_env
+from tests.service.procs import Service, running, service_env
 
 STEPS = 1500
 DOWN_SECONDS = 4.0
@@ -46,15 +46,8 @@ def service(postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Service]:
     env = service_env({"OPTARENA_DATABASE_URL": postgres.url,
                        "OPTARENA_BROKER_URL": f"sqla+sqlite:///{tmp_path}/broker.sqlite",
                        "OPTARENA_BROKER_POLL_SECONDS": "0.2"} | ENV)
-    done = migrate(env, tmp_path)
-    assert done.returncode == 0, done.stderr
-    svc = Service(env, tmp_path)
-    try:
-        svc.start_api()
-        svc.start_worker("w1")
+    with running(env, tmp_path) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def test_postgres_restart_mid_job(service: Service, postgres: PrivatePostgres) -> None:

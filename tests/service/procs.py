@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,6 +35,21 @@ def service_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def migrate(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [str(BIN / "alembic"), "-c", str(ROOT / "alembic.ini"), *(args or ("upgrade", "head"))]
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@contextmanager
+def running(env: dict[str, str], cwd: Path, workers: dict[str, str] | None = None) -> Iterator[Service]:
+    """Migrate, then start the API and the workers (name -> queues); everything stops on exit."""
+    done = migrate(env, cwd)
+    assert done.returncode == 0, done.stderr
+    svc = Service(env, cwd)
+    try:
+        svc.start_api()
+        for name, queues in (workers or {"w1": "cpu"}).items():
+            svc.start_worker(name, queues=queues)
+        yield svc
+    finally:
+        svc.stop()
 
 
 def create_key(env: dict[str, str], cwd: Path, name: str) -> str:

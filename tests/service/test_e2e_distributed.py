@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.service import flows
-from tests.service.procs import Service, migrate, service_env
+from tests.service.procs import Service, running, service_env
 from tests.service.sse import read_events
 
 STEPS = 300
@@ -20,16 +20,8 @@ def service(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactor
     cwd: Path = tmp_path_factory.mktemp("distributed")
     env = service_env({"OPTARENA_DATABASE_URL": pg_url, "OPTARENA_BROKER_URL": redis_url,
                        "OPTARENA_SHARD_SIZE": "1"})
-    done = migrate(env, cwd)
-    assert done.returncode == 0, done.stderr
-    svc = Service(env, cwd)
-    try:
-        svc.start_api()
-        svc.start_worker("w1")
-        svc.start_worker("w2", queues="gpu,cpu")
+    with running(env, cwd, {"w1": "cpu", "w2": "gpu,cpu"}) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def test_two_workers_share_one_job(service: Service) -> None:

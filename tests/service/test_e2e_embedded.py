@@ -12,7 +12,7 @@ from celery import Celery
 
 from optarena.queueing import SUBMIT_JOB
 from tests.service import flows
-from tests.service.procs import Service, migrate, service_env
+from tests.service.procs import Service, running, service_env
 from tests.service.sse import read_events
 
 STEPS = 300
@@ -21,16 +21,8 @@ STEPS = 300
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     cwd = tmp_path_factory.mktemp("embedded")
-    env = service_env()
-    done = migrate(env, cwd)
-    assert done.returncode == 0, done.stderr
-    svc = Service(env, cwd)
-    try:
-        svc.start_api()
-        svc.start_worker("w1")
+    with running(service_env(), cwd) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def test_job_over_http_is_streamed_and_stored(service: Service) -> None:
