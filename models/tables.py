@@ -114,7 +114,20 @@ class Run(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-class MetricChunk(Base):
+class EncodedCurve:
+    """The columns of an encoded stretch of one curve (models.codec reads and writes them),
+    shared by the streaming chunks and the consolidated per-run series."""
+
+    start_step: Mapped[int] = mapped_column(Integer)
+    end_step: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    stride: Mapped[int] = mapped_column(Integer, default=0, doc="0 when the steps are stored explicitly")
+    steps: Mapped[bytes | None] = mapped_column(LargeBinary, doc="int64 steps when stride is 0")
+    values: Mapped[bytes] = mapped_column(LargeBinary, doc="float64 values, NaN/inf kept")
+    nonfinite: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MetricChunk(EncodedCurve, Base):
     """Consecutive points of one metric of one run. Unique per start step: re-inserting
     a chunk after a redelivery is ignored (insert ... on conflict do nothing)."""
 
@@ -129,17 +142,10 @@ class MetricChunk(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     run: Mapped[int] = mapped_column(Integer)
     metric: Mapped[str] = mapped_column(String(32))
-    start_step: Mapped[int] = mapped_column(Integer)
-    end_step: Mapped[int] = mapped_column(Integer)
-    n: Mapped[int] = mapped_column(Integer)
-    stride: Mapped[int] = mapped_column(Integer, default=0, doc="0 when the steps are stored explicitly")
-    steps: Mapped[bytes | None] = mapped_column(LargeBinary, doc="int64 steps when stride is 0")
-    values: Mapped[bytes] = mapped_column(LargeBinary, doc="float64 values, NaN/inf kept")
-    nonfinite: Mapped[bool] = mapped_column(Boolean, default=False)
     seq: Mapped[int] = mapped_column(BigInteger, doc="the 'metrics' event that carried this chunk")
 
 
-class MetricSeries(Base):
+class MetricSeries(EncodedCurve, Base):
     """A finished run's whole curve in one row, written when its shard ends: reading a
     finished job touches a few hundred rows instead of every chunk. The chunks stay, as
     the stream's history."""
@@ -149,13 +155,6 @@ class MetricSeries(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     run: Mapped[int] = mapped_column(Integer, primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
-    start_step: Mapped[int] = mapped_column(Integer)
-    end_step: Mapped[int] = mapped_column(Integer)
-    n: Mapped[int] = mapped_column(Integer)
-    stride: Mapped[int] = mapped_column(Integer)
-    steps: Mapped[bytes | None] = mapped_column(LargeBinary)
-    values: Mapped[bytes] = mapped_column(LargeBinary)
-    nonfinite: Mapped[bool] = mapped_column(Boolean)
 
 
 class JobEvent(Base):
