@@ -20,6 +20,7 @@ class RunStarted:
     batch_size: int
     init_hash: str
     batch_hash: str
+    variant: int | None = None  # fold or bootstrap replicate, when the study has them
     type: str = "run_started"
 
 
@@ -46,6 +47,7 @@ class Progress:
 class RunFinished:
     run: int
     summary: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] | None = None  # per-run arrays a study reads later (not streamed)
     type: str = "run_finished"
 
 

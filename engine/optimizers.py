@@ -41,7 +41,9 @@ class Stepper:
     """Applies one arm's update rule to rows [a, b) of the stacked parameters.
 
     ``p`` and ``g`` are (runs, n_params) views; state tensors have the same shape.
-    ``lr`` is passed per call so schedules need no state here.
+    ``lr`` is passed per call so schedules need no state here: a float, or a (runs, 1)
+    tensor when the rows of one block differ only in learning rate (a tuning grid), so a
+    whole grid takes one call per step instead of one per point.
     """
 
     def __init__(self, name: str, hp: dict[str, Any], like: torch.Tensor):
@@ -77,6 +79,14 @@ class Stepper:
         self.step_count += 1
         self._rule(p, g, lr)
 
+    @staticmethod
+    def _axpy(p: torch.Tensor, x: torch.Tensor, coef: float | torch.Tensor) -> None:
+        """p += coef * x, for a scalar or a per-row coefficient."""
+        if isinstance(coef, torch.Tensor):
+            p.addcmul_(x, coef)
+        else:
+            p.add_(x, alpha=coef)
+
     def _sgd(self, p, g, lr):
         wd = self.hp.get("weight_decay", 0.0)
         if wd:
@@ -89,7 +99,7 @@ class Stepper:
             else:
                 buf.mul_(mu).add_(g, alpha=1 - self.hp.get("dampening", 0.0))
             g = g.add(buf, alpha=mu) if REGISTRY[self.name].fixed.get("nesterov") else buf
-        p.add_(g, alpha=-lr)
+        self._axpy(p, g, -lr)
 
     def _adagrad(self, p, g, lr):
         hp = self.hp
@@ -98,7 +108,11 @@ class Stepper:
         clr = lr / (1 + (self.step_count - 1) * hp["lr_decay"])
         s = self.state["sum"]
         s.addcmul_(g, g, value=1)
-        p.addcdiv_(g, s.sqrt().add_(hp["eps"]), value=-clr)
+        denom = s.sqrt().add_(hp["eps"])
+        if isinstance(clr, torch.Tensor):
+            p.addcmul_(g.div(denom), -clr)
+        else:
+            p.addcdiv_(g, denom, value=-clr)
 
     def _adadelta(self, p, g, lr):
         hp = self.hp
@@ -110,7 +124,7 @@ class Stepper:
         std = sq.add(eps).sqrt_()
         delta = acc.add(eps).sqrt_().div_(std).mul_(g)
         acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-        p.add_(delta, alpha=-lr)
+        self._axpy(p, delta, -lr)
 
     def _rmsprop(self, p, g, lr):
         hp = self.hp
@@ -129,7 +143,9 @@ class Stepper:
         if hp["momentum"] > 0:
             buf = self.state["momentum_buffer"]
             buf.mul_(hp["momentum"]).addcdiv_(g, avg)
-            p.add_(buf, alpha=-lr)
+            self._axpy(p, buf, -lr)
+        elif isinstance(lr, torch.Tensor):
+            p.addcmul_(g.div(avg), -lr)
         else:
             p.addcdiv_(g, avg, value=-lr)
 
@@ -146,7 +162,10 @@ class Stepper:
         t = self.step_count
         step_size = lr / (1 - b1**t)
         denom = (v.sqrt() / math.sqrt(1 - b2**t)).add_(hp["eps"])
-        p.addcdiv_(m, denom, value=-step_size)
+        if isinstance(step_size, torch.Tensor):
+            p.addcmul_(m.div(denom), -step_size)
+        else:
+            p.addcdiv_(m, denom, value=-step_size)
 
     def _adamw(self, p, g, lr):
         self._adam(p, g, lr, decoupled=True)

@@ -66,6 +66,10 @@ def train_runs(spec: ComparisonSpec, run_indices: list[int], on_event: Callable[
                on_checkpoint: Callable[[int, bytes], None] | None = None,
                checkpoint_every: int = 0, flush_seconds: float = 0.5) -> bool:
     """Train one cohort, optionally from a checkpoint. False if ``should_stop`` ended it."""
+    if spec.study is not None and spec.study.kind == "trajectories":
+        from engine.studies.trajectories import train_paths
+
+        return train_paths(spec, run_indices, on_event)
     cohort = make_cohort(spec, run_indices, device)
     if resume is not None:
         cohort.load_state_bytes(resume)
@@ -82,6 +86,9 @@ class RunResult:
     batch_size: int = 0
     init_hash: str = ""
     batch_hash: str = ""
+    arm: int = 0
+    variant: int | None = None
+    outputs: dict[str, Any] | None = None
     curves: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -96,13 +103,13 @@ class Collector:
     def __call__(self, ev: Event) -> None:
         if isinstance(ev, RunStarted):
             self.runs[ev.run] = RunResult(ev.run, ev.label, ev.optimizer, ev.seed, ev.batch_size,
-                                          ev.init_hash, ev.batch_hash)
+                                          ev.init_hash, ev.batch_hash, ev.arm, ev.variant)
         elif isinstance(ev, MetricChunk):
             steps, values = self.runs[ev.run].curves.setdefault(ev.metric, ([], []))
             steps += ev.steps
             values += ev.values
         elif isinstance(ev, RunFinished):
-            self.runs[ev.run].summary = ev.summary
+            self.runs[ev.run].summary, self.runs[ev.run].outputs = ev.summary, ev.outputs
         if self.forward is not None:
             self.forward(ev)
 
@@ -114,5 +121,8 @@ def compare(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = Non
     data = load_task(spec, device)
     collect = Collector(on_event)
     for group in plan_cohorts(spec):
+        if spec.study is not None and spec.study.kind == "trajectories":
+            train_runs(spec, group, collect)
+            continue
         make_cohort(spec, group, device, data).train(collect, should_stop=should_stop)
     return dict(sorted(collect.runs.items()))

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from engine.registry import REGISTRY, HParam, OptimizerDef
+from engine.study_spec import KNOWN_TRUTH, Study
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -57,7 +58,7 @@ class Schedule(Strict):
 
 class ArmBase(Strict):
     label: str | None = Field(None, max_length=64, description="name shown in results")
-    batch_size: int | None = Field(None, ge=1, description="overrides train.batch_size")
+    batch_size: int | None = Field(None, ge=0, description="overrides train.batch_size; 0 is the full batch")
     schedule: Schedule = Schedule()
     clip_grad_norm: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="clip each run's gradient to this norm"
@@ -102,14 +103,30 @@ DIGITS_SIZE = 1797  # scikit-learn's bundled 8x8 digits
 
 
 class TaskSpec(Strict):
-    name: Literal["wave", "sines", "moons", "spirals", "blobs", "digits"] = "wave"
+    name: Literal["wave", "sines", "moons", "spirals", "blobs", "digits", "dataset"] = "wave"
+    dataset: str | None = Field(None, max_length=36,
+                                description="'dataset': the id of an uploaded CSV (POST /datasets)")
     n: int = Field(10_000, ge=20, le=1_000_000,
-                   description="points generated; 'digits' uses min(n, 1797) of its images")
+                   description="points generated; 'digits' uses min(n, 1797) of its images; "
+                   "'dataset' uses min(n, its rows), set when the job is stored")
     noise: float = Field(0.03, ge=0, allow_inf_nan=False,
                          description="label noise scale (unused by 'digits')")
     seed: int = Field(0, ge=0, description="data seed; the same data for every run")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _dataset_named(self) -> TaskSpec:
+        if (self.name == "dataset") != (self.dataset is not None):
+            raise ValueError("give 'dataset' (an uploaded CSV's id) exactly when name is 'dataset'")
+        return self
+
+    def split_sizes(self) -> tuple[int, int, int]:
+        """(train, val, test) sizes."""
+        n = self.size
+        n_test = max(1, round(n * self.test_fraction))
+        n_val = max(1, round(n * self.val_fraction))
+        return n - n_val - n_test, n_val, n_test
 
     @property
     def size(self) -> int:
@@ -202,6 +219,9 @@ class EarlyStopping(Strict):
 
 class TrainSpec(Strict):
     steps: int = Field(10_000, ge=1, le=10_000_000)
+    examples: int | None = Field(
+        None, ge=1, le=10_000_000_000, description="a budget in examples seen instead of steps: each "
+        "run trains ceil(examples / its batch size) steps, so batch sizes compare at equal data")
     batch_size: int = Field(64, ge=1)
     log_every: int = Field(1, ge=1, description="steps between train-loss points")
     diag_every: int = Field(
@@ -223,6 +243,8 @@ class ComparisonSpec(Strict):
     seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field([0], min_length=1, max_length=100)
     train: TrainSpec = TrainSpec()
     regularization: Regularization | None = None
+    study: Study | None = Field(None, description="what to run beyond every arm from every seed "
+                                "(tuning, batch_size, cross_validation, bias_variance, trajectories)")
 
     @field_validator("net")
     @classmethod
@@ -271,19 +293,62 @@ class ComparisonSpec(Strict):
                                  f"({arm.display()}) has batch size 1")
         return v
 
+    @field_validator("study")
+    @classmethod
+    def _study_fits(cls, v: Study | None, info: ValidationInfo) -> Study | None:
+        task, seeds, arms = info.data.get("task"), info.data.get("seeds"), info.data.get("arms")
+        if v is None:
+            return v
+        if v.kind == "bias_variance":
+            if task is not None and task.name not in KNOWN_TRUTH:
+                raise ValueError(f"bias_variance needs a regression task with a known true function "
+                                 f"({', '.join(sorted(KNOWN_TRUTH))}); {task.name!r} has none")
+            if seeds is not None and len(seeds) != 1:
+                raise ValueError("bias_variance takes one seed: replicate b trains from seed + b")
+        if v.kind == "tuning" and seeds is not None and set(seeds) & set(v.test_seeds):
+            raise ValueError("test_seeds must be fresh: they may not repeat any of 'seeds'")
+        if v.kind == "tuning" and arms is not None:
+            for name in v.grid:
+                if not any(name in a.hyperparams() for a in arms):
+                    raise ValueError(f"no arm has a hyperparameter {name!r} to search")
+        if v.kind == "batch_size" and arms is not None:
+            full = [a.display() for a in arms if a.definition.full_batch]
+            if full:
+                raise ValueError(f"arms {full} always use the full batch; use 'sgd' or another "
+                                 "mini-batch optimizer in a batch_size study")
+        return v
+
+    def variants(self) -> list[int | None]:
+        """Data variants of every (arm, seed): folds, bootstrap resamples, or just the data."""
+        if self.study is not None and self.study.kind == "cross_validation":
+            return list(range(self.study.folds))
+        if self.study is not None and self.study.kind == "bias_variance":
+            return list(range(self.study.resamples + 1))  # the last one is the whole split
+        return [None]
+
     def runs(self) -> list[RunPlan]:
-        """Every (arm, seed) pair, numbered arm-major: run = arm * len(seeds) + seed_pos."""
+        """Every (arm, variant, seed), numbered arm-major. Without variants,
+        run = arm * len(seeds) + seed_pos. A bias_variance replicate b trains from seed + b."""
         out = []
+        bootstrap = self.study is not None and self.study.kind == "bias_variance"
         for a, arm in enumerate(self.arms):
-            for s, seed in enumerate(self.seeds):
-                bs = self.batch_size_of(arm)
-                out.append(RunPlan(index=len(out), arm=a, seed=seed, seed_pos=s, batch_size=bs))
+            bs = self.batch_size_of(arm)
+            for v in self.variants():
+                for s, seed in enumerate(self.seeds):
+                    out.append(RunPlan(index=len(out), arm=a, seed=seed + v if bootstrap else seed,
+                                       seed_pos=s, batch_size=bs, variant=v))
         return out
+
+    def steps_for(self, batch_size: int, n_train: int) -> int:
+        """Steps of a run with this effective batch size: ``train.steps``, or the examples budget."""
+        if self.train.examples is None:
+            return self.train.steps
+        return max(1, -(-self.train.examples // min(max(batch_size, 1), n_train)))
 
     def batch_size_of(self, arm: ArmBase) -> int:
         if arm.definition.full_batch:
             return 0  # 0 means the whole training split, resolved by the trainer
-        return arm.batch_size or self.train.batch_size
+        return self.train.batch_size if arm.batch_size is None else arm.batch_size
 
 
 class RunPlan(Strict):
@@ -292,3 +357,4 @@ class RunPlan(Strict):
     seed: int
     seed_pos: int
     batch_size: int
+    variant: int | None = None

@@ -147,10 +147,7 @@ _TRUTHS = {"wave": wave_truth, "sines": sines_truth}
 
 def split_sizes(spec: TaskSpec) -> tuple[int, int, int]:
     """(train, val, test) sizes."""
-    n = spec.size
-    n_test = max(1, round(n * spec.test_fraction))
-    n_val = max(1, round(n * spec.val_fraction))
-    return n - n_val - n_test, n_val, n_test
+    return spec.split_sizes()
 
 
 def make_task(spec: TaskSpec) -> TaskData:

@@ -29,8 +29,9 @@ from engine.batches import BatchStream, weights_digest
 from engine.events import Event, MetricChunk, Progress, RunFinished, RunStarted
 from engine.nets import initial_weights, make_net
 from engine.optimizers import Stepper
-from engine.spec import ComparisonSpec, RunPlan
+from engine.spec import ComparisonSpec, RunPlan, Schedule
 from engine.tasks import Split, TaskData
+from engine.variants import DataView, finishing_measures, run_outputs
 
 TRAIN_METRICS = ("train_loss", "grad_norm", "update_ratio")
 
@@ -52,6 +53,8 @@ class _ArmBlock:
     rows: slice
     arm: int
     stepper: Stepper
+    lr: float | torch.Tensor  # one value, or (rows, 1) when the rows differ only in lr
+    schedule: Schedule
 
 
 class Cohort:
@@ -60,9 +63,13 @@ class Cohort:
     def __init__(self, spec: ComparisonSpec, runs: list[RunPlan], data: TaskData,
                  device: torch.device, dtype: torch.dtype):
         assert runs and len({r.batch_size for r in runs}) == 1, "a cohort has one batch size"
-        self.spec, self.runs, self.data = spec, runs, data
-        self.K, self.steps = len(runs), spec.train.steps
+        self.spec, self.runs = spec, runs
         self.device, self.dtype = device, dtype
+        # Folds and bootstrap resamples: each run reads its own rows of the training pool.
+        self.view = DataView.build(spec, runs, data, device)
+        self.data = data = self.view.data
+        n_train = self.view.n_train
+        self.K, self.steps = len(runs), spec.steps_for(runs[0].batch_size, n_train)
         shape = (spec.net, data.in_dim, data.out_dim)
         self.net = make_net(*shape, data.image_shape)
         self.net.reset_buffers(self.K, device, dtype)
@@ -75,7 +82,6 @@ class Cohort:
         self.layers = self.net.bind(self.P, self.G)
 
         seeds = sorted(inits)
-        n_train = data.train.x.shape[0]
         self.streams = [BatchStream(s, runs[0].batch_size, n_train) for s in seeds]
         self.stream_of_run = torch.tensor([seeds.index(r.seed) for r in runs], device=device)
         self.full_batch = self.streams[0].full
@@ -99,7 +105,7 @@ class Cohort:
         self.frozen: dict[int, torch.Tensor] = {}  # weights of runs that stopped early
         self.frozen_buffers: dict[int, list[torch.Tensor]] = {}  # and their running statistics
         self.elapsed = 0.0
-        self._all = data.all()
+        self._all = self.view.all
         self.reg = None
         if spec.regularization is not None and spec.regularization.active():
             from engine.regularizers import Regularizers  # it imports this module
@@ -107,34 +113,51 @@ class Cohort:
             self.reg = Regularizers(spec.regularization, self)
 
     def _arm_blocks(self) -> list[_ArmBlock]:
+        """Contiguous rows whose arms differ at most in learning rate share one Stepper."""
         blocks, start = [], 0
+        key = [self._rule_key(r.arm) for r in self.runs]
         for k in range(1, self.K + 1):
-            if k == self.K or self.runs[k].arm != self.runs[start].arm:
-                arm = self.spec.arms[self.runs[start].arm]
+            if k == self.K or key[k] != key[start]:
                 rows = slice(start, k)
-                blocks.append(_ArmBlock(rows, self.runs[start].arm,
-                                        Stepper(arm.optimizer, arm.hyperparams(), self.P[rows])))
+                arms = [self.runs[j].arm for j in range(start, k)]
+                arm = self.spec.arms[arms[0]]
+                lrs = [float(self.spec.arms[a].lr) for a in arms]  # type: ignore[attr-defined]
+                base = lrs[0] if len(set(lrs)) == 1 else torch.tensor(
+                    lrs, device=self.device, dtype=self.dtype).unsqueeze(1)
+                blocks.append(_ArmBlock(rows, arms[0], Stepper(arm.optimizer, arm.hyperparams(), self.P[rows]),
+                                        base, arm.schedule))
                 start = k
         return blocks
+
+    def _rule_key(self, a: int) -> str:
+        arm = self.spec.arms[a]
+        hp = {k: v for k, v in arm.hyperparams().items() if k != "lr"}
+        return f"{arm.optimizer}|{sorted(hp.items())}|{arm.schedule!r}"
 
     # -- data -------------------------------------------------------------------------
 
     def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        tr = self.data.train
+        tr, rows = self.data.train, self.view.train_rows
         if self.full_batch:
+            if rows is not None:
+                return tr.x[rows], tr.y[rows]  # (K, n, ...): each run's whole training set
             return tr.x, tr.y  # shared by all runs; broadcast in the forward
         e, j = divmod(step, self.streams[0].steps_per_epoch)
         if e != self._epoch:
             per_stream = torch.stack([s.epoch(e) for s in self.streams]).to(self.device)
             self._epoch, self._epoch_idx = e, per_stream[self.stream_of_run]  # (K, spe, B)
         idx = self._epoch_idx[:, j]  # (K, B)
+        if rows is not None:
+            idx = rows.gather(1, idx)
         return tr.x[idx], tr.y[idx]
 
     # -- one step ---------------------------------------------------------------------
 
-    def _lr(self, block: _ArmBlock, step: int) -> float:
-        arm = self.spec.arms[block.arm]
-        return arm.lr * arm.schedule.factor(step, self.steps)
+    def _lr(self, block: _ArmBlock, step: int) -> float | torch.Tensor:
+        return block.lr * block.schedule.factor(step, self.steps)
+
+    def _run_lr(self, k: int, step: int) -> float:
+        return float(self.spec.arms[self.runs[k].arm].lr * self._block_of(k).schedule.factor(step, self.steps))
 
     def train_step(self, step: int, log: bool, diag: bool) -> tuple[torch.Tensor | None, ...]:
         """One update of every run. Returns (losses if log, grad norms and update ratios if diag)."""
@@ -171,7 +194,7 @@ class Cohort:
 
     def _eval_point(self, step: int) -> dict[str, list[float]]:
         """Validation/test metrics at ``step`` for every run (one sync)."""
-        vals = {f"val_{k}": v for k, v in self.evaluate(self.data.val).items()}
+        vals = {f"val_{k}": v for k, v in self.evaluate(self.view.val).items()}
         vals.update({f"test_{k}": v for k, v in self.evaluate(self.data.test).items()})
         return {k: v.cpu().tolist() for k, v in vals.items()}
 
@@ -224,8 +247,9 @@ class Cohort:
         self._flush(losses, diags, on_event)
         completed = not interrupted and (self.step == self.steps or all(self.stopped))
         if completed:
-            for k, r in enumerate(self.runs):
-                on_event(RunFinished(r.index, self.summary(k)))
+            outputs = run_outputs(self)
+            for k, (r, summary) in enumerate(zip(self.runs, self.summaries(), strict=True)):
+                on_event(RunFinished(r.index, summary, outputs[k]))
         return completed
 
     def _batch_hash(self, stream: BatchStream) -> str:
@@ -238,7 +262,8 @@ class Cohort:
         arm = self.spec.arms[r.arm]
         stream = self.streams[int(self.stream_of_run[k])]
         return RunStarted(r.index, r.arm, arm.display(), arm.optimizer, r.seed, self.batch_size,
-                          self.init_hash[r.seed], self._batch_hash(stream))
+                          self.init_hash[r.seed], self.view.batch_hash(self._batch_hash(stream), k),
+                          r.variant)
 
     def _flush(self, losses: list[tuple[int, torch.Tensor]],
                diags: list[tuple[int, torch.Tensor, torch.Tensor]],
@@ -270,7 +295,7 @@ class Cohort:
         for k, r in enumerate(self.runs):
             if self.stopped[k]:
                 continue
-            extra = {"lr": self._lr(self._block_of(k), n - 1), "examples_seen": n * self.batch_size,
+            extra = {"lr": self._run_lr(k, n - 1), "examples_seen": n * self.batch_size,
                      "wall_time": self.elapsed}
             row = {m: v[k] for m, v in point.items()} | extra
             for m, v in row.items():
@@ -315,18 +340,29 @@ class Cohort:
                 b[k] = s
         return out
 
+    @torch.no_grad()
+    def summaries(self) -> list[dict[str, object]]:
+        """Every run's final numbers, from its final weights (one batched evaluation per split)."""
+        P, bufs = self.final_weights(), self.final_buffers()
+        splits = (("train", self.view.train), ("val", self.view.val), ("test", self.data.test),
+                  ("all", self._all))
+        full = {name: {m: v.tolist() for m, v in self.evaluate(split, P, bufs).items()}
+                for name, split in splits}
+        extras = finishing_measures(self, P)
+        return [self._summary(k, {f"{s}_{m}": v[k] for s, res in full.items() for m, v in res.items()})
+                | extras[k] for k in range(self.K)]
+
     def summary(self, k: int) -> dict[str, object]:
-        P = self.final_weights()[k : k + 1]
-        bufs = [b[k : k + 1] for b in self.final_buffers()]
-        full = {name: self.evaluate(split, P, bufs) for name, split in
-                (("train", self.data.train), ("val", self.data.val), ("test", self.data.test),
-                 ("all", self._all))}
-        get = {f"{s}_{m}": float(v[0]) for s, res in full.items() for m, v in res.items()}
+        return self.summaries()[k]
+
+    def _summary(self, k: int, get: dict[str, float]) -> dict[str, object]:
         diverged = self.stopped[k] == "diverged"
+        steps = self.stop_step[k] if self.stopped[k] else self.step
         out: dict[str, object] = {
             "diverged": diverged,
             "stopped": self.stopped[k],
-            "steps_trained": self.stop_step[k] if self.stopped[k] else self.step,
+            "steps_trained": steps,
+            "examples_seen": steps * self.batch_size,
             "final_train_loss": get["train_loss"],
             "final_val_loss": get["val_loss"],
             "final_test_loss": get["test_loss"],
@@ -336,7 +372,10 @@ class Cohort:
             "generalization_gap": get["test_loss"] - get["train_loss"],
             "steps_to_target": self.target_step[k],
             "wall_time": self.elapsed,
+            "baseline_val_loss": self.view.baseline_val_loss[k],
         }
+        if self.runs[k].variant is not None:
+            out["variant"] = self.runs[k].variant
         if self.data.kind == "classification":
             out.update({f"final_{s}_accuracy": get[f"{s}_accuracy"] for s in ("train", "val", "test")})
         return out

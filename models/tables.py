@@ -59,6 +59,8 @@ class Job(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     n_runs: Mapped[int] = mapped_column(Integer, default=0)
     steps: Mapped[int] = mapped_column(Integer, default=0)
+    # What a multi-stage study decided between stages (tuning: each arm's chosen point).
+    study_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -74,6 +76,7 @@ class Shard(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     index: Mapped[int] = mapped_column(Integer)
     run_indices: Mapped[list[int]] = mapped_column(JSON)
+    stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     step: Mapped[int] = mapped_column(Integer, default=0)
@@ -92,7 +95,7 @@ class Shard(Base):
 
 
 class Run(Base):
-    """One (arm, seed) of a job: its configuration, fairness hashes and summary."""
+    """One (arm, variant, seed) of a job: its configuration, fairness hashes and summary."""
 
     __tablename__ = "runs"
     __table_args__ = (UniqueConstraint("job_id", "index"),)
@@ -112,6 +115,13 @@ class Run(Base):
     init_hash: Mapped[str | None] = mapped_column(String(64))
     batch_hash: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Studies: the stage that trained it, its fold or bootstrap replicate, the job's arm it
+    # derives from (a tuning grid point or a batch size of that arm), and arrays kept for
+    # the study's summary (bias-variance: test predictions), never streamed.
+    stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    variant: Mapped[int | None] = mapped_column(Integer)
+    base_arm: Mapped[int | None] = mapped_column(Integer)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class EncodedCurve:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from engine.design import Stage, max_steps, stage, total_runs
 from engine.presets import PRESETS, preset_dict
 from engine.spec import ComparisonSpec
 from models.journal import add_event
@@ -103,12 +104,14 @@ def n_params(spec: ComparisonSpec) -> int:
 
 def limit_errors(spec: ComparisonSpec, settings: Settings, prefix: list[Any]) -> list[dict[str, Any]]:
     """The configured limits a valid spec breaks, each naming its field and the setting."""
-    runs, steps, params = len(spec.runs()), spec.train.steps, n_params(spec)
+    runs, params = total_runs(spec), n_params(spec)
+    steps = max_steps(spec, spec.task.split_sizes()[0])
     width = ["net", "channels" if spec.net.kind == "cnn" else "hidden"]
     checks = [
-        (runs > settings.max_runs_per_job, ["arms"], f"{runs} runs (arms x seeds) exceed the limit of "
+        (runs > settings.max_runs_per_job, ["arms"], f"{runs} runs (arms x seeds, times the study's "
+         f"grid, batch sizes, folds or resamples) exceed the limit of "
          f"{settings.max_runs_per_job} runs per job (OPTARENA_MAX_RUNS_PER_JOB)"),
-        (steps > settings.max_steps_per_run, ["train", "steps"], f"{steps} steps exceed the limit of "
+        (steps > settings.max_steps_per_run, ["train", "steps"], f"{steps} steps (of the longest run) exceed the limit of "
          f"{settings.max_steps_per_run} steps per run (OPTARENA_MAX_STEPS_PER_RUN)"),
         (params > settings.max_params_per_net, width, f"the net has {params} parameters, above the "
          f"limit of {settings.max_params_per_net} (OPTARENA_MAX_PARAMS_PER_NET)"),
@@ -143,15 +146,22 @@ def create_job(session: Session, parsed: Parsed, *, source: str = "http", owner:
         _log_created(session, job)
         return job
     spec = parsed.spec
-    job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), len(spec.runs()), spec.train.steps
+    job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), total_runs(spec), spec.train.steps
     session.add(job)
-    for plan in spec.runs():
-        arm = spec.arms[plan.arm]
-        session.add(Run(job_id=job.id, index=plan.index, arm=plan.arm, label=arm.display(),
-                        optimizer=arm.optimizer, seed=plan.seed, batch_size=plan.batch_size,
-                        hyperparams=arm.hyperparams(), status="queued", step=0))
+    add_runs(session, job.id, stage(spec, 0))
     _log_created(session, job)
     return job
+
+
+def add_runs(session: Session, job_id: str, st: Stage) -> None:
+    """The run rows of one stage, numbered after the earlier stages' runs."""
+    for plan in st.spec.runs():
+        arm = st.spec.arms[plan.arm]
+        session.add(Run(job_id=job_id, index=st.offset + plan.index, arm=plan.arm, label=arm.display(),
+                        optimizer=arm.optimizer, seed=plan.seed, batch_size=plan.batch_size,
+                        hyperparams=arm.hyperparams(),
+                        status="queued", step=0, stage=st.index, variant=plan.variant,
+                        base_arm=st.base_arm[plan.arm]))
 
 
 def _log_created(session: Session, job: Job) -> None:

@@ -79,22 +79,62 @@ def trajectories(function: str, steps: int = 300, optimizers: list[str] | None =
     fn = FUNCTIONS[function]
     names = optimizers or list(REGISTRY)
     hps = {n: default_hyperparams(n, fn) | (hyperparams or {}).get(n, {}) for n in names}
-    P = torch.tensor([fn.start] * len(names), dtype=torch.float64)  # (K, 2): one row per optimizer
-    steppers = [Stepper(n, hps[n], P[k:k + 1]) for k, n in enumerate(names)]
+    path, loss = descend(fn, [(n, hps[n], lambda _s, n=n: hps[n]["lr"]) for n in names], steps)
+    return {"function": function, "start": list(fn.start),
+            "minimum": list(fn.minimum) if fn.minimum else None,
+            "paths": {n: _path(n, hps[n], path[:, k], loss[:, k]) for k, n in enumerate(names)}}
+
+
+Rule = tuple[str, dict[str, Any], Callable[[int], float]]  # optimizer, hyperparameters, lr at step
+
+
+def descend(fn: Surface, rules: list[Rule], steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every rule from the function's start: (steps + 1, K, 2) points and (steps + 1, K) values."""
+    P = torch.tensor([fn.start] * len(rules), dtype=torch.float64)  # (K, 2): one row per optimizer
+    steppers = [Stepper(n, hp, P[k:k + 1]) for k, (n, hp, _) in enumerate(rules)]
     points, values = [P.clone()], []
-    for _ in range(steps):
+    for step in range(steps):
         Pg = P.detach().requires_grad_(True)
         f = fn.fn(Pg)
         (G,) = torch.autograd.grad(f.sum(), Pg)  # rows are independent: row k is optimizer k's gradient
         values.append(f.detach())
         for k, st in enumerate(steppers):
-            st.step(P[k:k + 1], G[k:k + 1], hps[names[k]]["lr"])
+            st.step(P[k:k + 1], G[k:k + 1], rules[k][2](step))
         points.append(P.clone())
     values.append(fn.fn(P))
-    path, loss = torch.stack(points), torch.stack(values)  # (steps + 1, K, 2), (steps + 1, K)
-    return {"function": function, "start": list(fn.start),
-            "minimum": list(fn.minimum) if fn.minimum else None,
-            "paths": {n: _path(n, hps[n], path[:, k], loss[:, k]) for k, n in enumerate(names)}}
+    return torch.stack(points), torch.stack(values)
+
+
+def train_paths(spec: Any, run_indices: list[int], on_event: Callable[[Any], None]) -> bool:
+    """A ``trajectories`` study's runs, reported like training: one metric point per step
+    (``traj_x``, ``traj_y`` and the function value as ``train_loss``; step 0 is the start)."""
+    from engine.batches import weights_digest
+    from engine.events import MetricChunk, RunFinished, RunStarted
+
+    study = spec.study
+    fn, plans = FUNCTIONS[study.function], spec.runs()
+    runs = [plans[i] for i in run_indices]
+    arms = [spec.arms[r.arm] for r in runs]
+    rules = [(a.optimizer, a.hyperparams(), lambda s, a=a: a.lr * a.schedule.factor(s, study.steps))
+             for a in arms]
+    start = weights_digest(torch.tensor(fn.start, dtype=torch.float64))
+    for r, a in zip(runs, arms, strict=True):
+        on_event(RunStarted(r.index, r.arm, a.display(), a.optimizer, r.seed, 0, start, ""))
+    path, loss = descend(fn, rules, study.steps)
+    steps = list(range(study.steps + 1))
+    for k, (r, a) in enumerate(zip(runs, arms, strict=True)):
+        for name, values in (("traj_x", path[:, k, 0]), ("traj_y", path[:, k, 1]), ("train_loss", loss[:, k])):
+            on_event(MetricChunk(r.index, name, steps, values.tolist()))
+        info = _path(a.optimizer, a.hyperparams(), path[:, k], loss[:, k])
+        end = path[-1, k]
+        summary = {"function": study.function, "final_loss": info["loss"][-1],
+                   "final_x": info["x"][-1], "final_y": info["y"][-1],
+                   "diverged": info["diverged_at_step"] is not None,
+                   "diverged_at_step": info["diverged_at_step"], "steps_trained": study.steps,
+                   "distance_to_minimum": (_point(float((end - torch.tensor(fn.minimum, dtype=end.dtype)).norm()))
+                                           if fn.minimum else None)}
+        on_event(RunFinished(r.index, summary))
+    return True
 
 
 def _path(name: str, hp: dict[str, Any], xy: torch.Tensor, loss: torch.Tensor) -> dict[str, Any]:

@@ -2,48 +2,54 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from engine import preset
 from engine.runner import load_task
-from engine.studies.bias_variance import (
-    BootstrapCohort,
-    bias_variance_study,
-    decompose,
-    resample_table,
-)
+from engine.spec import ComparisonSpec
+from engine.studies.bias_variance import bias_variance_study, decompose
+from engine.trainer import Cohort
 
 
 def test_decompose_on_known_predictions():
     # f = 0; y = +-0.1 (noise 0.01); members predict 0.5 + {-0.2, +0.2}: bias^2 0.25, variance 0.04.
-    y = torch.tensor([[0.1], [-0.1], [0.1], [-0.1]])
-    preds = torch.stack([torch.full((4, 1), 0.3), torch.full((4, 1), 0.7)])
-    out = decompose(preds, y, torch.zeros(4, 1))
+    y = np.array([0.1, -0.1, 0.1, -0.1])
+    preds = np.stack([np.full(4, 0.3), np.full(4, 0.7)])
+    out = decompose(preds, y, np.zeros(4))
     assert out["bias2"] == pytest.approx(0.25) and out["variance"] == pytest.approx(0.04)
     assert out["noise"] == pytest.approx(0.01) and out["cross_term"] == pytest.approx(0.0, abs=1e-12)
     assert out["expected_test_error"] == pytest.approx(0.30)
 
 
 def test_each_run_trains_on_its_own_resample():
-    spec = preset("seed-wave", {"task": {"n": 200}, "net": {"hidden": [4]}, "seeds": [0, 1],
-                                "train": {"steps": 3, "batch_size": 16}})
+    spec = preset("seed-wave", {"task": {"n": 200}, "net": {"hidden": [4]},
+                                "train": {"steps": 3, "batch_size": 16},
+                                "study": {"kind": "bias_variance", "resamples": 2}})
     data = load_task(spec, torch.device("cpu"))
-    positive = torch.nonzero(data.train.x[:, 0] > 0).flatten()
-    table = resample_table(len(data.train.x), 1, seed=0)
-    table[1] = positive[torch.arange(len(data.train.x)) % len(positive)]  # run 1 sees only x > 0
-    runs = [spec.runs()[i].model_copy(update={"batch_size": 16}) for i in (0, 1)]
-    cohort = BootstrapCohort(spec, runs, data, torch.device("cpu"), torch.float32, table)
+    runs = [r.model_copy(update={"batch_size": 16}) for r in spec.runs()[:3]]
+    assert [(r.variant, r.seed) for r in runs] == [(0, 0), (1, 1), (2, 2)]  # replicate b: seed + b
+    cohort = Cohort(spec, runs, data, torch.device("cpu"), torch.float32)
     x, _ = cohort._batch(0)
-    assert x.shape == (2, 16, 1) and bool((x[1] > 0).all()) and not bool((x[0] > 0).all())
+    assert x.shape == (3, 16, 1)
+    rows = cohort.view.train_rows
+    assert len(set(rows[0].tolist())) < len(rows[0])  # drawn with replacement
+    assert rows[2].tolist() == list(range(len(data.train.x)))  # the last replicate: the whole split
+    # Replicate b is the same rows for every arm: arms 0 and 1 share batch hashes per replicate.
+    other = ComparisonSpec.model_validate(spec.model_dump() | {"arms": spec.model_dump()["arms"][::-1]})
+    mine = Cohort(other, runs, data, torch.device("cpu"), torch.float32)
+    assert [mine._started(k, r).batch_hash for k, r in enumerate(runs)] == \
+        [cohort._started(k, r).batch_hash for k, r in enumerate(runs)]
 
 
 @pytest.fixture(scope="module")
 def study():
     spec = preset("seed-wave", {"task": {"n": 2000}, "net": {"hidden": [16, 16]},
-                                "train": {"steps": 300, "eval_every": 300}})
+                                "train": {"steps": 300, "eval_every": 300},
+                                "study": {"kind": "bias_variance", "resamples": 8}})
     spec = spec.model_copy(update={"arms": [spec.arms[0], spec.arms[2]]})  # SGD, Adam
-    return {a["arm"]: a for a in bias_variance_study(spec, n_boot=8)["arms"]}
+    return {a["arm"]: a for a in bias_variance_study(spec)["arms"]}
 
 
 def test_parts_add_up_to_measured_error_within_bootstrap_error(study):

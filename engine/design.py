@@ -1,0 +1,147 @@
+"""From a job's spec to the runs that answer it: one or more stages of plain comparisons.
+
+Torch-free (the API counts runs with it). Stage specs are derived, never stored: the
+worker derives the same stage from the same job spec every time, so a resumed or
+redelivered shard trains exactly what was planned.
+
+- tuning: stage 0 expands every arm over the grid (one derived arm per point) on
+  ``seeds``; stage 1 re-runs each arm's chosen point on ``test_seeds``. The choice is a
+  pure function of stage 0's summaries (``choose``), stored with the job.
+- batch_size: one derived arm per (arm, batch size).
+- everything else: the spec as it is (cross-validation folds and bootstrap resamples
+  are data variants of its runs, see ``ComparisonSpec.runs``).
+
+Run numbers are global over a job: stage s's runs follow all of stage s-1's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from engine.spec import ArmBase, ComparisonSpec
+
+LABEL_MAX = 64
+
+
+@dataclass(frozen=True)
+class Stage:
+    index: int
+    spec: ComparisonSpec  # what the engine trains for this stage
+    base_arm: list[int]  # the job's arm behind each of the stage's arms
+    offset: int  # global number of the stage's first run
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.spec.runs())
+
+
+def n_stages(spec: ComparisonSpec) -> int:
+    return 2 if spec.study is not None and spec.study.kind == "tuning" else 1
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def grid_points(spec: ComparisonSpec, arm: ArmBase) -> list[dict[str, float]]:
+    """The tuning grid of one arm: lr x every searched hyperparameter the arm has."""
+    study = spec.study
+    assert study is not None and study.kind == "tuning"
+    names = ["lr", *[n for n in study.grid if n in arm.hyperparams()]]
+    values = [study.lr.values(), *[study.grid[n] for n in names[1:]]]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _derive(arm: ArmBase, update: dict[str, Any], suffix: str) -> ArmBase:
+    return arm.model_copy(update=update | {"label": _label(f"{arm.display()} {suffix}")})
+
+
+def _tuning_arms(spec: ComparisonSpec) -> tuple[list[ArmBase], list[int]]:
+    arms, base = [], []
+    for a, arm in enumerate(spec.arms):
+        for point in grid_points(spec, arm):
+            arms.append(_derive(arm, point, " ".join(f"{k}={_fmt(v)}" for k, v in point.items())))
+            base.append(a)
+    return arms, base
+
+
+def _batch_size_arms(spec: ComparisonSpec) -> tuple[list[ArmBase], list[int]]:
+    assert spec.study is not None and spec.study.kind == "batch_size"
+    arms, base = [], []
+    for a, arm in enumerate(spec.arms):
+        for bs in spec.study.batch_sizes:
+            arms.append(_derive(arm, {"batch_size": bs}, "full batch" if bs == 0 else f"bs={bs}"))
+            base.append(a)
+    return arms, base
+
+
+def stage(spec: ComparisonSpec, index: int, chosen: dict[int, dict[str, float]] | None = None) -> Stage:
+    """Stage ``index`` of ``spec``; tuning's stage 1 needs ``chosen`` (arm -> hyperparameters)."""
+    kind = spec.study.kind if spec.study is not None else None
+    base = list(range(len(spec.arms)))
+    if kind == "tuning" and index == 0:
+        arms, base = _tuning_arms(spec)
+        return Stage(0, spec.model_copy(update={"arms": arms}), base, 0)
+    if kind == "tuning" and index == 1:
+        if chosen is None or set(chosen) != set(base):
+            raise ValueError("tuning's second stage needs the chosen point of every arm")
+        arms = [arm.model_copy(update=chosen[a]) for a, arm in enumerate(spec.arms)]
+        derived = spec.model_copy(update={"arms": arms, "seeds": list(spec.study.test_seeds)})
+        return Stage(1, derived, base, stage(spec, 0).n_runs)
+    if index != 0:
+        raise ValueError(f"this study has no stage {index}")
+    if kind == "batch_size":
+        arms, base = _batch_size_arms(spec)
+        return Stage(0, spec.model_copy(update={"arms": arms}), base, 0)
+    if kind == "trajectories":  # a path depends on the optimizer only: one run per arm
+        return Stage(0, spec.model_copy(update={"seeds": spec.seeds[:1]}), base, 0)
+    return Stage(0, spec, base, 0)
+
+
+def total_runs(spec: ComparisonSpec) -> int:
+    """Runs of every stage, known before any of them trains."""
+    first = stage(spec, 0).n_runs
+    if n_stages(spec) == 1:
+        return first
+    assert spec.study is not None and spec.study.kind == "tuning"
+    return first + len(spec.arms) * len(spec.study.test_seeds)
+
+
+def max_steps(spec: ComparisonSpec, n_train: int) -> int:
+    """The most steps any run of the job takes (an examples budget gives small batches more)."""
+    st = stage(spec, 0).spec
+    return max(st.steps_for(st.batch_size_of(a) or n_train, n_train) for a in st.arms)
+
+
+def choose(spec: ComparisonSpec, rows: list[tuple[int, dict[str, Any], dict[str, Any] | None]]
+           ) -> dict[int, dict[str, float]]:
+    """Each arm's grid point with the lowest mean validation metric over seeds.
+
+    ``rows``: (stage-0 arm index, hyperparameters, summary or None) of every stage-0 run.
+    A diverged or missing run counts as +inf, so a point that diverged on any seed loses
+    to one that never did. Only validation numbers are read: test loss plays no part.
+    """
+    assert spec.study is not None and spec.study.kind == "tuning"
+    st = stage(spec, 0)
+    metric = spec.study.select_on
+    scores: dict[int, list[float]] = {}
+    for arm, _hp, summary in rows:
+        v = (summary or {}).get(metric)
+        bad = v is None or (summary or {}).get("diverged") or not math.isfinite(float(v))
+        scores.setdefault(arm, []).append(math.inf if bad else float(v))
+    out: dict[int, dict[str, float]] = {}
+    for a, user_arm in enumerate(st.base_arm):
+        mean = sum(scores.get(a, [math.inf])) / max(1, len(scores.get(a, [])))
+        points = grid_points(spec, spec.arms[user_arm])
+        point = points[a - st.base_arm.index(user_arm)]
+        best = out.get(user_arm)
+        if best is None or mean < best["_score"]:
+            out[user_arm] = point | {"_score": mean}
+    return {a: {k: v for k, v in p.items() if k != "_score"} for a, p in out.items()}
