@@ -18,6 +18,7 @@ from api.health.endpoints import router as health_router
 from api.jobs.endpoints import router as jobs_router
 from api.metrics.endpoints import router as metrics_router
 from api.reports.endpoints import router as reports_router
+from api.studies.endpoints import router as studies_router
 from api.security.middleware import AuthMiddleware, BodyLimitMiddleware
 from api.security.replies import PROTECTED_RESPONSES
 from api.security.startup import refuse_open_local_keys
@@ -42,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router):
+    for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router,
+                   studies_router):
         # Every route that loads a job by id answers 404 for a missing job or another owner's
         # one; the schema says so, once, here.
         for route in router.routes:

@@ -114,10 +114,25 @@ def total_runs(spec: ComparisonSpec) -> int:
     return first + len(spec.arms) * len(spec.study.test_seeds)
 
 
+def run_train_size(spec: ComparisonSpec, n_train: int) -> int:
+    """Rows one run trains on: a cross-validation fold trains on train + validation minus
+    its own fold (engine/variants.py), which may be fewer or more rows than the split."""
+    study = spec.study
+    if study is not None and study.kind == "cross_validation":
+        pool = n_train + spec.task.split_sizes()[1]
+        return pool - pool // study.folds
+    return n_train
+
+
 def max_steps(spec: ComparisonSpec, n_train: int) -> int:
-    """The most steps any run of the job takes (an examples budget gives small batches more)."""
+    """The most steps any run of the job takes (an examples budget gives small batches more).
+
+    Mirrors the trainer: the batch size is resolved against the training split
+    (runner.effective_batch_size), the budget is divided by at most the rows the run
+    actually trains on (Cohort uses the fold's size under cross-validation)."""
     st = stage(spec, 0).spec
-    return max(st.steps_for(st.batch_size_of(a) or n_train, n_train) for a in st.arms)
+    rows = run_train_size(spec, n_train)
+    return max(st.steps_for(min(st.batch_size_of(a) or n_train, n_train), rows) for a in st.arms)
 
 
 def choose(spec: ComparisonSpec, rows: list[tuple[int, dict[str, Any], dict[str, Any] | None]]

@@ -14,7 +14,7 @@ import torch
 
 from engine.events import Event, MetricChunk, RunFinished, RunStarted
 from engine.spec import ComparisonSpec, RunPlan
-from engine.tasks import TaskData, make_task, split_sizes
+from engine.tasks import DatasetLike, TaskData, make_task, split_sizes
 from engine.trainer import Cohort
 
 
@@ -41,13 +41,14 @@ def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None) -> list[list
     return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
-def load_task(spec: ComparisonSpec, device: torch.device) -> TaskData:
+def load_task(spec: ComparisonSpec, device: torch.device, dataset: DatasetLike | None = None) -> TaskData:
+    """The task's data on ``device``; ``dataset``: the arrays of an uploaded CSV (task 'dataset')."""
     dtype = getattr(torch, spec.train.dtype)
-    return make_task(spec.task).to(device, dtype)
+    return make_task(spec.task, dataset).to(device, dtype)
 
 
 def make_cohort(spec: ComparisonSpec, run_indices: list[int], device: torch.device | None = None,
-                data: TaskData | None = None) -> Cohort:
+                data: TaskData | None = None, dataset: DatasetLike | None = None) -> Cohort:
     device = device or resolve_device(spec.train.device)
     plans = spec.runs()
     runs = [plans[i] for i in run_indices]
@@ -56,7 +57,7 @@ def make_cohort(spec: ComparisonSpec, run_indices: list[int], device: torch.devi
         if r_bs != effective_batch_size(spec, runs[0]):
             raise ValueError("runs of one cohort must share a batch size")
     runs = [r.model_copy(update={"batch_size": effective_batch_size(spec, r)}) for r in runs]
-    data = data or load_task(spec, device)
+    data = data or load_task(spec, device, dataset)
     return Cohort(spec, runs, data, device, getattr(torch, spec.train.dtype))
 
 
@@ -64,13 +65,15 @@ def train_runs(spec: ComparisonSpec, run_indices: list[int], on_event: Callable[
                device: torch.device | None = None, resume: bytes | None = None,
                should_stop: Callable[[], bool] | None = None,
                on_checkpoint: Callable[[int, bytes], None] | None = None,
-               checkpoint_every: int = 0, flush_seconds: float = 0.5) -> bool:
-    """Train one cohort, optionally from a checkpoint. False if ``should_stop`` ended it."""
+               checkpoint_every: int = 0, flush_seconds: float = 0.5,
+               dataset: DatasetLike | None = None) -> bool:
+    """Train one cohort, optionally from a checkpoint. False if ``should_stop`` ended it.
+    ``dataset``: the arrays of an uploaded CSV, for task 'dataset'."""
     if spec.study is not None and spec.study.kind == "trajectories":
         from engine.studies.trajectories import train_paths
 
         return train_paths(spec, run_indices, on_event)
-    cohort = make_cohort(spec, run_indices, device)
+    cohort = make_cohort(spec, run_indices, device, dataset=dataset)
     if resume is not None:
         cohort.load_state_bytes(resume)
     return cohort.train(on_event, should_stop=should_stop, on_checkpoint=on_checkpoint,

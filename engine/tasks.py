@@ -4,7 +4,8 @@ A task yields train/validation/test splits drawn from the same distribution and,
 the synthetic tasks with a closed form, ``truth``: the noise-free function for
 regression (wave, sines), the Bayes class posterior for blobs (later studies need it).
 ``digits`` is scikit-learn's bundled 8x8 digit images, stored flat (n, 64) in [0, 1];
-``image_shape`` says how to view them as (C, H, W).
+``image_shape`` says how to view them as (C, H, W). ``dataset`` is an uploaded CSV, whose
+arrays the caller passes in (the engine reads no database).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+import numpy as np
 import torch
 
 from engine.spec import TaskSpec
@@ -150,16 +153,65 @@ def split_sizes(spec: TaskSpec) -> tuple[int, int, int]:
     return spec.split_sizes()
 
 
-def make_task(spec: TaskSpec) -> TaskData:
+class DatasetLike(Protocol):
+    """An uploaded data set's arrays (``models.datasets.DatasetArrays``)."""
+
+    x: np.ndarray  # (rows, d) float64
+    y: np.ndarray  # (rows,) float64 for regression, int64 class indices for classification
+    kind: str
+    n_classes: int
+
+
+def _split(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Indices of (train, val, test): one permutation drawn from the data seed."""
+    perm = torch.randperm(spec.size, generator=g)
+    _, n_val, n_test = split_sizes(spec)
+    return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]
+
+
+def make_task(spec: TaskSpec, dataset: DatasetLike | None = None) -> TaskData:
+    """The task's splits; ``dataset`` carries the arrays of an uploaded CSV (task 'dataset')."""
+    if spec.name == "dataset":
+        if dataset is None:
+            raise ValueError(f"task 'dataset' ({spec.dataset}) needs its arrays: pass dataset=")
+        return dataset_task(spec, dataset)
     kind, in_dim, out_dim, gen = _GENERATORS[spec.name]
     g = torch.Generator().manual_seed(spec.seed)
     x, y = gen(spec, g)
-    perm = torch.randperm(spec.size, generator=g)
-    _, n_val, n_test = split_sizes(spec)
-    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    train, val, test = _split(spec, g)
     truth = blobs_truth(spec.noise) if spec.name == "blobs" else _TRUTHS.get(spec.name)
     return TaskData(
         spec.name, kind, in_dim, out_dim,
         Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]), truth,
         (1, 8, 8) if spec.name == "digits" else None,
     )
+
+
+def dataset_task(spec: TaskSpec, arrays: DatasetLike) -> TaskData:
+    """An uploaded data set, split like every task: ``n`` of its rows chosen by the data seed
+    (all when ``n`` equals the row count), then one permutation into train/val/test.
+
+    Features are standardized with the mean and standard deviation of the *training* split
+    only: statistics taken over all rows would let the validation and test rows shape the
+    inputs the nets learn from, a leak that flatters the held-out losses. A constant training
+    column keeps its scale (std 1). Targets are left as they are, so losses are in the data's
+    own units."""
+    rows = len(arrays.x)
+    if spec.size > rows:
+        raise ValueError(f"task.n ({spec.size}) exceeds the data set's {rows} rows; "
+                         "set task.n to at most the row count")
+    g = torch.Generator().manual_seed(spec.seed)
+    x = torch.tensor(arrays.x, dtype=torch.float64)  # a copy: the stored arrays are read-only
+    if arrays.kind == "classification":
+        y, out_dim = torch.tensor(arrays.y, dtype=torch.int64), arrays.n_classes
+    else:
+        y, out_dim = torch.tensor(arrays.y, dtype=torch.float64).reshape(-1, 1), 1
+    if spec.size < rows:
+        keep = torch.randperm(rows, generator=g)[: spec.size]
+        x, y = x[keep], y[keep]
+    train, val, test = _split(spec, g)
+    mean, std = x[train].mean(0), x[train].std(0)  # (d,) each
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    x = (x - mean) / std
+    return TaskData(spec.name, arrays.kind, x.shape[1], out_dim,
+                    Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]))

@@ -120,7 +120,10 @@ def finishing_measures(cohort: Any, P: torch.Tensor) -> list[dict[str, Any]]:
     P64 = P.double()
     split = Split(cohort.data.train.x.double(),
                   cohort.data.train.y.double() if cohort.data.kind == "regression" else cohort.data.train.y)
-    loss_fn = net_loss_fn(cohort.net, cohort.data.kind, split)
+    # Batch norm's running statistics: each run's own as of its stop, and in float64 too
+    # (a float32 buffer next to float64 weights is an error in F.batch_norm).
+    buffers = [b.double() for b in cohort.final_buffers()]
+    loss_fn = net_loss_fn(cohort.net, cohort.data.kind, split, buffers)
     lam, used = top_hessian_eigenvalue(loss_fn, P64, iters=study.power_iterations)
     pert = perturbed_loss_increase(loss_fn, P64, study.sharpness_radius, study.sharpness_directions,
                                    seed=0, relative=True)

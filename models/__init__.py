@@ -1,6 +1,7 @@
 """Database tables shared by the API and the workers ("models" means SQL models here)."""
 
 from models.base import Base
+from models.datasets import Dataset
 from models.tables import ApiKey, Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
 
-__all__ = ["ApiKey", "Base", "Job", "JobEvent", "MetricChunk", "MetricSeries", "Run", "Shard"]
+__all__ = ["ApiKey", "Base", "Dataset", "Job", "JobEvent", "MetricChunk", "MetricSeries", "Run", "Shard"]

@@ -66,8 +66,10 @@ def refresh_status(session: Session, job_id: str) -> Job:
     job = session.execute(
         select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
-    statuses = list(session.scalars(select(Shard.status).where(Shard.job_id == job_id)))
-    status = derive_status(statuses, job.cancel_requested)
+    rows = session.execute(select(Shard.status, Shard.stage).where(Shard.job_id == job_id)).all()
+    status = derive_status([s for s, _ in rows], job.cancel_requested)
+    if status == "succeeded" and max(st for _, st in rows) + 1 < (job.study_state or {}).get("stages", 1):
+        status = "running"  # a study's next stage is still to be planned and trained
     error = None
     if status == "failed":
         error = session.scalar(select(func.min(Shard.error)).where(Shard.job_id == job_id))

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_params_per_net: int = Field(2_000_000, ge=1, description="parameters of one net")
     max_compute_per_job: float = Field(5e10, gt=0, description="runs x steps x parameters of one job")
     max_active_jobs_per_owner: int = Field(10, ge=1, description="queued or running jobs (429 above)")
+    max_dataset_bytes: int = Field(5_000_000, ge=1, description="largest CSV upload (413 above); "
+                                   "POST /datasets only, other bodies keep max_body_bytes")
+    max_dataset_rows: int = Field(200_000, ge=20, description="data rows of one uploaded CSV")
+    max_dataset_columns: int = Field(1_000, ge=2, description="columns (features and target) of one CSV")
     rate_limit_per_second: float = Field(20.0, ge=0, description="requests per key; 0 = no limit")
     rate_limit_burst: int = Field(200, ge=1, description="requests a key may send at once")
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from engine.design import Stage, max_steps, stage, total_runs
+from engine.design import Stage, max_steps, n_stages, stage, total_runs
 from engine.presets import PRESETS, preset_dict
 from engine.spec import ComparisonSpec
 from models.journal import add_event
@@ -147,6 +147,8 @@ def create_job(session: Session, parsed: Parsed, *, source: str = "http", owner:
         return job
     spec = parsed.spec
     job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), total_runs(spec), spec.train.steps
+    if n_stages(spec) > 1:
+        job.study_state = {"stages": n_stages(spec)}
     session.add(job)
     add_runs(session, job.id, stage(spec, 0))
     _log_created(session, job)

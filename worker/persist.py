@@ -56,8 +56,10 @@ def _record_finished(session: Session, job_id: str, finished: list[dict[str, Any
     for ev in finished:
         summary = finite_or_none(ev["summary"])
         status = "diverged" if summary.get("diverged") else "succeeded"
+        outputs = ev.get("outputs")  # kept with the run, not in the event log
         session.execute(update(Run).where(Run.job_id == job_id, Run.index == ev["run"]).values(
-            status=status, summary=summary, step=summary.get("steps_trained") or 0))
+            status=status, summary=summary, step=summary.get("steps_trained") or 0,
+            outputs=None if outputs is None else finite_or_none(outputs)))
         add_event(session, job_id, "run_finished", {"run": ev["run"], "status": status,
                                                     "summary": summary})
 

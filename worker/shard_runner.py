@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from engine.design import Stage, stage
+from engine.events import Event, Progress
 from engine.runner import resolve_device, train_runs
 from engine.spec import ComparisonSpec
 from optarena.settings import Settings
@@ -83,9 +86,17 @@ def run_shard(settings: Settings, sessions: Callable[[], Session], shard_id: int
     return status if transaction(close) else "lost"
 
 
+def stage_of(job: Claim) -> Stage:
+    """The stage this shard trains, derived from the job's spec as it was planned."""
+    chosen = (job.study_state or {}).get("chosen")
+    return stage(ComparisonSpec.model_validate(job.spec), job.stage,
+                 None if chosen is None else {int(a): hp for a, hp in chosen.items()})
+
+
 def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, job: Claim,
            owner: str) -> bool:
-    spec = ComparisonSpec.model_validate(job.spec)
+    st = stage_of(job)
+    spec = st.spec
 
     def prepare() -> EventBuffer:
         with sessions() as session, session.begin():
@@ -98,8 +109,21 @@ def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, j
                          retry_seconds=settings.db_retry_seconds)
     with writer:
         stop = CancelCheck(sessions, job.job_id, writer, settings.cancel_poll_seconds)
-        completed = train_runs(spec, job.runs, writer.on_event, device=resolve_device(spec.train.device),
+        on_event = writer.on_event if not st.offset else numbered(writer.on_event, st.offset)
+        local = [r - st.offset for r in job.runs]
+        completed = train_runs(spec, local, on_event, device=resolve_device(spec.train.device),
                                resume=job.checkpoint, should_stop=stop, on_checkpoint=writer.on_checkpoint,
                                checkpoint_every=settings.checkpoint_every,
                                flush_seconds=settings.flush_seconds)
     return completed and not stop.cancelled
+
+
+def numbered(on_event: Callable[[Event], None], offset: int) -> Callable[[Event], None]:
+    """Events of a later stage carry the stage's own run numbers; the job's are offset."""
+    def forward(ev: Event) -> None:
+        if isinstance(ev, Progress):
+            ev = dataclasses.replace(ev, runs=[r + offset for r in ev.runs])
+        else:
+            ev = dataclasses.replace(ev, run=ev.run + offset)
+        on_event(ev)
+    return forward

@@ -33,6 +33,8 @@ class Claim:
     runs: list[int]
     checkpoint: bytes | None
     checkpoint_step: int
+    stage: int = 0
+    study_state: dict[str, Any] | None = None
 
 
 def owner_name() -> str:
@@ -92,7 +94,8 @@ def claim(session: Session, shard_id: int, owner: str, lease_seconds: float,
     session.execute(update(Run).where(Run.shard_id == shard_id, Run.status == "queued")
                     .values(status="running"))
     refresh_status(session, shard.job_id)
-    return Claim(job.id, job.spec, list(shard.run_indices), shard.checkpoint, shard.checkpoint_step)
+    return Claim(job.id, job.spec, list(shard.run_indices), shard.checkpoint, shard.checkpoint_step,
+                 shard.stage, job.study_state)
 
 
 def renew(session: Session, shard_id: int, owner: str, lease_seconds: float, values: dict[str, Any]) -> None:

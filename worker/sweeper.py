@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from models.tables import Job, Shard, utcnow
 from optarena.settings import Settings
+from worker.planning import unfinished_jobs_without_work
 from worker.shards import finish, gave_up
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def sweep(sessions: Callable[[], Session], settings: Settings, send: Send, plan:
     with sessions() as session, session.begin():
         failed = exhausted(session, settings)
     with sessions() as session, session.begin():
-        jobs = stale_jobs(session, settings)
+        jobs = stale_jobs(session, settings) + unfinished_jobs_without_work(session)
     with sessions() as session, session.begin():
         shards = stale_shards(session, settings)
     for job_id in jobs:

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from models import apikeys
 from models.db import session_factory
@@ -46,8 +46,15 @@ def _stop_sweeper(**_kw: Any) -> None:
 @app.task(name=RUN_SHARD)
 def run_shard(shard_id: int) -> str:
     """Train one shard; a shard that already finished does nothing, a started one resumes,
-    one leased by a live worker is left to it."""
-    return shard_runner.run_shard(get_settings(), _sessions(), int(shard_id))
+    one leased by a live worker is left to it. A shard that ends its stage plans the
+    study's next stage, if it has one."""
+    status = shard_runner.run_shard(get_settings(), _sessions(), int(shard_id))
+    if status == "succeeded":
+        with _sessions()() as session:
+            job_id = session.scalar(select(Shard.job_id).where(Shard.id == int(shard_id)))
+        if job_id is not None:
+            plan_job(job_id)
+    return status
 
 
 @app.task(name=PLAN_JOB)

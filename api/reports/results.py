@@ -27,10 +27,24 @@ class RunResult:
     curves: dict[str, Any] = field(default_factory=dict)
 
 
-def finished_runs(session: Session, job_id: str) -> dict[int, RunResult]:
-    runs = session.scalars(select(Run).where(Run.job_id == job_id, Run.summary.is_not(None))
-                           .order_by(Run.index)).all()
-    return {r.index: RunResult(r.index, r.label, r.seed, r.summary or {}) for r in runs}
+def finished_runs(session: Session, job_id: str, stage: int | None = None) -> dict[int, RunResult]:
+    """Runs with a summary, keyed for pairing: arms are compared on the runs that share a
+    seed and, in cross-validation, a fold (the key then packs both)."""
+    q = select(Run).where(Run.job_id == job_id, Run.summary.is_not(None)).order_by(Run.index)
+    if stage is not None:
+        q = q.where(Run.stage == stage)
+    return {r.index: RunResult(r.index, r.label, pairing_key(r.seed, r.variant), r.summary or {})
+            for r in session.scalars(q)}
+
+
+def pairing_key(seed: int, variant: int | None) -> int:
+    return seed if variant is None else (variant + 1) * 2**32 + seed
+
+
+def reported_stage(job: Job) -> int | None:
+    """A study's results table describes its last stage (tuning: the re-runs on fresh seeds)."""
+    stages = (job.study_state or {}).get("stages", 1)
+    return stages - 1 if stages > 1 else None
 
 
 def _groups(results: dict[int, RunResult], key: str) -> dict[str, dict[int, float]]:
@@ -72,7 +86,7 @@ def time_to_target(results: dict[int, RunResult], val: dict[int, dict[str, Serie
 
 def job_results(session: Session, job: Job) -> dict[str, Any]:
     """JSON-ready: one row per arm, the pairwise tests on final validation loss, warnings."""
-    results = finished_runs(session, job.id)
+    results = finished_runs(session, job.id, reported_stage(job))
     base = {"job_id": job.id, "status": job.status, "n_finished": len(results), "n_runs": job.n_runs}
     if not results:
         return base | {"arms": [], "pairs": [], "warnings": [], "target": None, "ranking": []}

@@ -73,17 +73,24 @@ class AuthMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 above ``limit`` bytes, whether announced by Content-Length or sent chunked."""
+    """413 above ``limit`` bytes, whether announced by Content-Length or sent chunked.
 
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+    ``routes`` gives single routes, matched exactly by method and path, a limit of their own
+    and the setting that names it: {("POST", "/datasets"): (5_000_000, "OPTARENA_MAX_DATASET_BYTES")}.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int,
+                 routes: dict[tuple[str, str], tuple[int, str]] | None = None):
+        self.app, self.limit, self.routes = app, limit, dict(routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
-        too_big = f"request body above {self.limit} bytes (OPTARENA_MAX_BODY_BYTES)"
+        limit, setting = self.routes.get((scope["method"], scope["path"]),
+                                         (self.limit, "OPTARENA_MAX_BODY_BYTES"))
+        too_big = f"request body above {limit} bytes ({setting})"
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return await send_json(send, 413, too_big)
         # Read the body here (at most ``limit`` bytes are ever held) and replay it to the app.
         chunks, size, more = [], 0, True
@@ -93,7 +100,7 @@ class BodyLimitMiddleware:
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.limit:
+            if size > limit:
                 return await send_json(send, 413, too_big)
             more = message.get("more_body", False)
         replayed = False

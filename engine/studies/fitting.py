@@ -6,6 +6,7 @@ Flags (each with a reason a user can check against the curves):
 - overfitting: validation loss rose by more than a threshold from its minimum while the
   training loss kept falling after that minimum: the gap is growing, not noise.
 Mini-batch train losses are noisy, so "start" and "end" are means over a window of points.
+numpy only: the API flags every stored run with it.
 
 Time to target: the first logged point at or below a target, in steps, examples seen and
 seconds. A target never reached is ``None`` ("not reached"), never zero, so it cannot be
@@ -18,25 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-
-from engine.tasks import TaskData
 
 Curve = tuple[Sequence[int], Sequence[float]]
 
 
-def constant_baseline_loss(data: TaskData) -> float:
-    """Validation loss of the best input-blind predictor fitted on the training split.
+def constant_baseline_loss(data: Any) -> float:
+    """Validation loss of the best input-blind predictor fitted on the training split
+    (the trainer puts it in every summary as ``baseline_val_loss``)."""
+    from engine.variants import baseline_loss  # torch, only when given task data
 
-    Regression: predict the training mean (MSE). Classification: predict the training
-    class frequencies (cross-entropy).
-    """
-    if data.kind == "regression":
-        return float((data.val.y - data.train.y.mean(0)).square().mean())
-    freq = torch.bincount(data.train.y, minlength=data.out_dim).double() / len(data.train.y)
-    logits = freq.clamp_min(1e-12).log().expand(len(data.val.y), -1)
-    return float(F.cross_entropy(logits, data.val.y))
+    return baseline_loss(data.kind, data.out_dim, data.train.y, data.val.y)
 
 
 def _window_mean(values: np.ndarray, start: bool, window: float) -> float:

@@ -26,9 +26,12 @@ from engine.trainer import loss_per_run
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def net_loss_fn(net: Any, kind: str, split: Split) -> LossFn:
-    """Per-run loss of a StackedMLP on a whole split (shared by all runs)."""
-    return lambda P: loss_per_run(kind, net.forward(net.views(P), split.x), split.y)
+def net_loss_fn(net: Any, kind: str, split: Split, buffers: list[torch.Tensor] | None = None) -> LossFn:
+    """Per-run loss of a StackedMLP on a whole split (shared by all runs), in eval mode.
+
+    ``buffers``: batch norm's running statistics to evaluate with (default the net's own);
+    they must have P's dtype, since F.batch_norm does not mix precisions."""
+    return lambda P: loss_per_run(kind, net.forward(net.views(P), split.x, buffers=buffers), split.y)
 
 
 def hvp_operator(loss_fn: LossFn, P: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -58,8 +61,11 @@ def _power_iteration(op: Callable[[torch.Tensor], torch.Tensor], V: torch.Tensor
         W = op(V)
         new = (V * W).sum(1)  # Rayleigh quotient, v has unit norm
         V = W / W.norm(dim=1, keepdim=True).clamp_min(torch.finfo(W.dtype).tiny)
-        # One host sync per iteration for the stopping test; iterations are few.
-        done = bool(((new - lam).abs() <= tol * new.abs().clamp_min(1e-12)).all())
+        # One host sync per iteration for the stopping test; iterations are few. A row that
+        # is not finite (a diverged run's weights) never converges: it must not hold every
+        # other run to the full iteration count.
+        settled = ((new - lam).abs() <= tol * new.abs().clamp_min(1e-12)) | ~torch.isfinite(new)
+        done = bool(settled.all())
         lam = new
         if done:
             break
@@ -109,7 +115,8 @@ def cohort_sharpness(cohort: Any, radius: float = 0.05, relative: bool = True, n
                      iters: int = 100, seed: int = 0) -> list[dict[str, Any]]:
     """Both measures for every run of a trained Cohort, on the full training loss, JSON-ready."""
     P = cohort.final_weights()
-    loss_fn = net_loss_fn(cohort.net, cohort.data.kind, cohort.data.train)
+    # Each run's own statistics as of its stop, like its weights (a stopped row kept moving).
+    loss_fn = net_loss_fn(cohort.net, cohort.data.kind, cohort.data.train, cohort.final_buffers())
     lam, used = top_hessian_eigenvalue(loss_fn, P, iters=iters, seed=seed)
     pert = perturbed_loss_increase(loss_fn, P, radius, n_dirs, seed, relative)
     return [{"run": r.index, "top_hessian_eigenvalue": float(lam[k]), "power_iterations": used,

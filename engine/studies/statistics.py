@@ -296,3 +296,25 @@ def compare_arms(results: dict[int, Any], metric: str = "final_test_loss", alpha
             if curves:
                 out["curves"][label] = mean_band(curves, n_boot=n_boot, seed=seed)
     return out
+
+
+def spearman(x: Sequence[float], y: Sequence[float], n_perm: int = 5000, seed: int = 0) -> dict[str, Any]:
+    """Spearman's rank correlation with a two-sided permutation p-value (exact enough for
+    small samples, no distributional assumption). Pairs with a non-finite member are dropped."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    n = len(a)
+    if n < 3:
+        return {"rho": None, "p_value": None, "n": n}
+    ra, rb = rankdata(a)[0], rankdata(b)[0]
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float((ra**2).sum() * (rb**2).sum()))
+    if denom == 0:
+        return {"rho": None, "p_value": None, "n": n}
+    rho = float((ra * rb).sum() / denom)
+    rng = np.random.default_rng(seed)
+    perms = np.stack([rng.permutation(rb) for _ in range(n_perm)])
+    null = (perms @ ra) / denom
+    p = (1 + int((np.abs(null) >= abs(rho) - 1e-12).sum())) / (n_perm + 1)
+    return {"rho": rho, "p_value": p, "n": n}

@@ -107,7 +107,8 @@ def descend(fn: Surface, rules: list[Rule], steps: int) -> tuple[torch.Tensor, t
 
 def train_paths(spec: Any, run_indices: list[int], on_event: Callable[[Any], None]) -> bool:
     """A ``trajectories`` study's runs, reported like training: one metric point per step
-    (``traj_x``, ``traj_y`` and the function value as ``train_loss``; step 0 is the start)."""
+    (``traj_x``, ``traj_y`` and the function value as ``train_loss``, after each update; the
+    start point is in the summary, since steps count from 1)."""
     from engine.batches import weights_digest
     from engine.events import MetricChunk, RunFinished, RunStarted
 
@@ -121,19 +122,21 @@ def train_paths(spec: Any, run_indices: list[int], on_event: Callable[[Any], Non
     for r, a in zip(runs, arms, strict=True):
         on_event(RunStarted(r.index, r.arm, a.display(), a.optimizer, r.seed, 0, start, ""))
     path, loss = descend(fn, rules, study.steps)
-    steps = list(range(study.steps + 1))
+    steps = list(range(1, study.steps + 1))  # step s: the point after s updates
     for k, (r, a) in enumerate(zip(runs, arms, strict=True)):
-        for name, values in (("traj_x", path[:, k, 0]), ("traj_y", path[:, k, 1]), ("train_loss", loss[:, k])):
+        for name, values in (("traj_x", path[1:, k, 0]), ("traj_y", path[1:, k, 1]), ("train_loss", loss[1:, k])):
             on_event(MetricChunk(r.index, name, steps, values.tolist()))
         info = _path(a.optimizer, a.hyperparams(), path[:, k], loss[:, k])
         end = path[-1, k]
-        summary = {"function": study.function, "final_loss": info["loss"][-1],
+        summary = {"function": study.function, "start": list(fn.start), "start_loss": info["loss"][0],
+                   "final_loss": info["loss"][-1],
                    "final_x": info["x"][-1], "final_y": info["y"][-1],
                    "diverged": info["diverged_at_step"] is not None,
                    "diverged_at_step": info["diverged_at_step"], "steps_trained": study.steps,
                    "distance_to_minimum": (_point(float((end - torch.tensor(fn.minimum, dtype=end.dtype)).norm()))
                                            if fn.minimum else None)}
-        on_event(RunFinished(r.index, summary))
+        # The contour grid travels once per shard, with its first run, for drawing the paths.
+        on_event(RunFinished(r.index, summary, {"contour": contour_grid(study.function, 60)} if k == 0 else None))
     return True
 
 
