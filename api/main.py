@@ -12,12 +12,15 @@ from fastapi.routing import APIRoute
 from api import errors
 from api.catalogue.endpoints import router as catalogue_router
 from api.dashboard.endpoints import router as dashboard_router
+from api.datasets.endpoints import UPLOAD_PATH
+from api.datasets.endpoints import router as datasets_router
 from api.deps import current_principal
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.jobs.endpoints import router as jobs_router
 from api.metrics.endpoints import router as metrics_router
 from api.reports.endpoints import router as reports_router
+from api.studies.endpoints import profiles_router
 from api.studies.endpoints import router as studies_router
 from api.security.middleware import AuthMiddleware, BodyLimitMiddleware
 from api.security.replies import PROTECTED_RESPONSES
@@ -44,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router,
-                   studies_router):
+                   studies_router, profiles_router, datasets_router):
         # Every route that loads a job by id answers 404 for a missing job or another owner's
         # one; the schema says so, once, here.
         for route in router.routes:
@@ -61,7 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(dashboard_router)  # public: the page must load before the login form
     # Added last = runs first: CORS answers preflights, then the key, then the body size.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # CSV uploads alone may be larger, up to their own limit.
+    uploads = {("POST", UPLOAD_PATH): (settings.max_dataset_bytes, "OPTARENA_MAX_DATASET_BYTES")}
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, routes=uploads)
     app.add_middleware(AuthMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

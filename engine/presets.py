@@ -51,12 +51,68 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+_ALL_NINE = [
+    {"optimizer": "gd", "lr": 1e-2},
+    {"optimizer": "sgd", "lr": 1e-2},
+    {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
+    {"optimizer": "nesterov", "lr": 1e-2, "momentum": 0.9},
+    {"optimizer": "adagrad", "lr": 1e-2},
+    {"optimizer": "adadelta", "lr": 1.0},
+    {"optimizer": "rmsprop", "lr": 1e-2},
+    {"optimizer": "adam", "lr": 1e-3},
+    {"optimizer": "adamw", "lr": 1e-3},
+]
+_SHORT_TRAIN = {"steps": 2_000, "batch_size": 64, "log_every": 10, "diag_every": 100, "eval_every": 100}
+
+PRESETS |= {
+    "tuning-wave": {
+        "task": _WAVE_TASK, "net": _WAVE_NET, "arms": _ALL_NINE, "seeds": [0, 1, 2, 3, 4],
+        "train": _SHORT_TRAIN,
+        "study": {"kind": "tuning", "lr": {"low": 1e-4, "high": 1.0, "points": 20},
+                  "test_seeds": [100, 101, 102, 103, 104]},
+    },
+    "batch-size-wave": {
+        "task": _WAVE_TASK, "net": _WAVE_NET,
+        "arms": [{"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9}],
+        "seeds": [0, 1, 2],
+        "train": {"steps": 5_000, "log_every": 10, "diag_every": 100, "eval_every": 250},
+        "study": {"kind": "batch_size", "batch_sizes": [4, 16, 64, 256, 0]},
+    },
+    "cv-wave": {
+        "task": {"name": "wave", "n": 2_000, "noise": 0.1}, "net": _WAVE_NET,
+        "arms": [{"optimizer": "sgd", "lr": 1e-2}, {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
+                 {"optimizer": "adam", "lr": 1e-2}],
+        "seeds": [0], "train": _SHORT_TRAIN, "study": {"kind": "cross_validation", "folds": 5},
+    },
+    "bias-variance-sines": {
+        "task": {"name": "sines", "n": 1_000, "noise": 0.1}, "net": _WAVE_NET,
+        "arms": [{"optimizer": "sgd", "lr": 1e-2}, {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
+                 {"optimizer": "adam", "lr": 1e-2}],
+        "seeds": [0], "train": _SHORT_TRAIN, "study": {"kind": "bias_variance", "resamples": 10},
+    },
+    "trajectories-rosenbrock": {
+        "arms": [{"optimizer": "gd", "lr": 1e-3}, {"optimizer": "momentum", "lr": 1e-3, "momentum": 0.9},
+                 {"optimizer": "nesterov", "lr": 1e-3, "momentum": 0.9}, {"optimizer": "adagrad", "lr": 5e-2},
+                 {"optimizer": "rmsprop", "lr": 5e-2}, {"optimizer": "adam", "lr": 5e-2}],
+        "study": {"kind": "trajectories", "function": "rosenbrock", "steps": 500},
+    },
+}
+
 DESCRIPTIONS = {
     "seed-wave": "The notes' experiment: wave regression, 1-64-64-1 tanh MLP, SGD vs Momentum vs Adam "
                  "at lr 1e-2, batch 64, 10,000 steps, same batches and initial weights for all.",
     "seed-wave-all": "The same task with all seven optimizers of the notes, 5 seeds each.",
     "digits-cnn": "8x8 digits with a small batch-norm CNN, shift augmentation and label smoothing, "
                   "identical for SGD, Momentum and Adam over 3 seeds.",
+    "tuning-wave": "Fair tuning: all nine optimizers, 20 learning rates from 1e-4 to 1 on 5 seeds (900 "
+                   "runs), each one's best chosen on validation loss, re-run on 5 fresh seeds, "
+                   "reported on test loss.",
+    "batch-size-wave": "Momentum at batch sizes 4 to full batch, 5,000 steps each, 3 seeds: test loss "
+                       "against the sharpness of each solution (flat vs sharp minima).",
+    "cv-wave": "5-fold cross-validation of SGD, Momentum and Adam on a small, noisy wave data set.",
+    "bias-variance-sines": "Bias^2, variance and noise of SGD, Momentum and Adam from 10 bootstrap "
+                           "resamples of the sines task, and the bagged ensemble vs one net.",
+    "trajectories-rosenbrock": "Six optimizers' paths on the Rosenbrock valley, 500 steps from (-1.5, 2).",
 }
 
 

@@ -129,3 +129,26 @@ def compare(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = Non
             continue
         make_cohort(spec, group, device, data).train(collect, should_stop=should_stop)
     return dict(sorted(collect.runs.items()))
+
+
+def run_study(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = None, *,
+              should_stop: Callable[[], bool] | None = None) -> tuple[dict[int, RunResult], dict[str, Any]]:
+    """Every stage of ``spec`` here, as the service would run them; run numbers are the job's.
+
+    Returns the runs and what was decided between stages (tuning: each arm's chosen point)."""
+    from engine.design import choose, n_stages, stage
+
+    results: dict[int, RunResult] = {}
+    state: dict[str, Any] = {}
+    chosen = None
+    for index in range(n_stages(spec)):
+        st = stage(spec, index, chosen)
+        for local, r in compare(st.spec, on_event, should_stop=should_stop).items():
+            r.run = st.offset + local
+            results[r.run] = r
+        if index + 1 < n_stages(spec):
+            plans = st.spec.runs()
+            chosen = choose(spec, [(plans[i].arm, {}, results[st.offset + i].summary)
+                                   for i in range(len(plans))])
+            state["chosen"] = chosen
+    return results, state

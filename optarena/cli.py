@@ -39,6 +39,9 @@ def _num(v: Any) -> Any:
 
 
 def result_table(results) -> Table:
+    first = next(iter(results.values()), None)
+    if first is not None and "function" in first.summary:
+        return path_table(results)
     table = Table(title="optarena results")
     for col in ("run", "arm", "seed", "final train", "final val", "final test", "best val (step)",
                 "gap", "status"):
@@ -53,6 +56,23 @@ def result_table(results) -> Table:
     return table
 
 
+def path_table(results) -> Table:
+    """A trajectories study: where each optimizer ended on the 2-D function."""
+    table = Table(title="optarena trajectories")
+    for col in ("run", "arm", "final f", "final (x, y)", "distance to minimum", "status"):
+        table.add_column(col, justify="left" if col in ("arm", "status") else "right")
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    for r in results.values():
+        s = r.summary
+        status = f"diverged at step {s['diverged_at_step']}" if s["diverged"] else "ok"
+        table.add_row(str(r.run), r.label, fmt(s["final_loss"]), f"({fmt(s['final_x'])}, {fmt(s['final_y'])})",
+                      fmt(s["distance_to_minimum"]), status)
+    return table
+
+
 @app.command()
 def run(
     spec_file: Annotated[Path | None, typer.Argument(help="comparison spec (JSON)")] = None,
@@ -61,14 +81,18 @@ def run(
     out: Annotated[Path, typer.Option(help="metrics JSON to write")] = Path("optarena-metrics.json"),
 ) -> None:
     """Train a comparison here, without a server; print the results and save every metric."""
-    from engine.runner import compare
+    from engine.design import total_runs
+    from engine.runner import run_study
 
     spec = _load_spec(spec_file, preset, steps)
-    with console.status(f"training {len(spec.runs())} runs ..."):
-        results = compare(spec)
+    with console.status(f"training {total_runs(spec)} runs ..."):
+        results, state = run_study(spec)
+    if state.get("chosen"):
+        console.print({spec.arms[a].display(): hp for a, hp in state["chosen"].items()})
     console.print(result_table(results))
     payload = {
         "spec": spec.model_dump(mode="json"),
+        "study_state": {k: {str(a): hp for a, hp in v.items()} for k, v in state.items()},
         "runs": [
             {"run": r.run, "label": r.label, "optimizer": r.optimizer, "seed": r.seed,
              "batch_size": r.batch_size, "init_hash": r.init_hash, "batch_hash": r.batch_hash,

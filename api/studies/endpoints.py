@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from api.deps import JobDep, SessionDep
+from api.deps import JobDep, OwnerDep, SessionDep, load_job
+from api.studies.profiles import profile
 from api.studies.service import study_view
 
 router = APIRouter(prefix="/jobs", tags=["studies"])
@@ -24,3 +26,20 @@ A job without a study answers with ``kind: "comparison"`` and its fitting flags.
 @router.get("/{job_id}/study", description=STUDY_DOC)
 def get_study(session: SessionDep, job: JobDep) -> dict[str, Any]:
     return study_view(session, job)
+
+
+profiles_router = APIRouter(prefix="/profiles", tags=["studies"])
+
+PROFILE_DOC = """A Dolan-More performance profile over several jobs (each job one problem, e.g. one
+task each; arms matched by label): for each arm, the fraction of jobs in which it reached the
+job's target validation loss within tau times the fastest arm's cost. An arm that did not reach
+the target (in at least half its seeds) never counts as solved."""
+
+
+@profiles_router.get("", description=PROFILE_DOC)
+def get_profile(session: SessionDep, owner: OwnerDep,
+                job: Annotated[list[str], Query(min_length=2, max_length=50,
+                                                description="job ids, at least two")],
+                measure: Literal["steps", "examples", "seconds"] = "steps") -> dict[str, Any]:
+    jobs = [load_job(j, session, owner) for j in dict.fromkeys(job)]
+    return profile(session, jobs, measure)

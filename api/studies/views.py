@@ -51,7 +51,8 @@ def fitting(spec: ComparisonSpec, runs: Runs, curves: Curves) -> list[dict[str, 
     out = []
     for r in runs:
         c = curves.get(r["index"], {})
-        row: dict[str, Any] = {"run": r["index"], "label": r["label"]}
+        # seed and variant (fold or bootstrap resample) tell apart the runs that share a label
+        row: dict[str, Any] = {"run": r["index"], "label": r["label"], "seed": r["seed"], "variant": r["variant"]}
         if "train_loss" in c and "val_loss" in c and len(c["val_loss"][0]):
             row |= fitting_flags(c["train_loss"], c["val_loss"], r["summary"].get("baseline_val_loss"))
         if target is not None and "val_loss" in c:

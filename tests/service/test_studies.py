@@ -115,3 +115,21 @@ def test_study_errors_name_their_field(service: Service) -> None:
     r = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {
         "study": {"kind": "tuning", "test_seeds": [0]}}})
     assert r.status_code == 422 and "fresh" in r.json()["detail"][0]["msg"]
+
+
+def test_performance_profile_across_tasks(service: Service) -> None:
+    ids = []
+    for task in ("wave", "sines"):
+        job, _ = run_study(service, {"task": {"name": task, "n": 400},
+                                     "train": {"steps": 300, "eval_every": 20}})
+        ids.append(job["id"])
+    r = flows.get(service, "/profiles", params={"job": ids, "measure": "steps"})
+    assert r.status_code == 200, r.text
+    prof = r.json()
+    assert set(prof["costs"]) == set(ids)
+    for arm in ("SGD", "Momentum", "Adam"):
+        fractions = prof["profile"][arm]
+        assert fractions == sorted(fractions) and all(0 <= f <= 1 for f in fractions)  # a CDF in tau
+    # At tau = 1 the fastest arm of each task solves it: the fractions sum to at least one per task.
+    assert sum(prof["profile"][a][0] for a in ("SGD", "Momentum", "Adam")) * 2 >= 2
+    assert flows.get(service, "/profiles", params={"job": [ids[0], "nope"]}).status_code == 404
