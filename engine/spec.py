@@ -205,7 +205,8 @@ class Regularization(Strict):
 
     def check_task(self, task: str) -> None:
         """Raise for options that the task cannot take, naming the field."""
-        if self.label_smoothing and task not in CLASSIFICATION_TASKS:
+        # An uploaded data set's kind is only known once it is read: it may take label smoothing.
+        if self.label_smoothing and task not in CLASSIFICATION_TASKS | {"dataset"}:
             raise ValueError(f"label_smoothing needs a classification task; {task!r} is regression")
         for name in ("cutmix", "cutout", "augment"):
             if getattr(self, name) and task not in IMAGE_TASKS:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import JSON, DateTime, Integer, LargeBinary, String, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, undefer
 
 from models.base import Base
 from models.tables import Job, utcnow
@@ -73,15 +73,16 @@ def get(session: Session, dataset_id: str, owner: str) -> Dataset | None:
     return session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.owner == owner))
 
 
-def list_for(session: Session, owner: str) -> list[Dataset]:
+def list_for(session: Session, owner: str, limit: int | None = None, offset: int = 0) -> list[Dataset]:
+    """The owner's data sets, newest first."""
     q = select(Dataset).where(Dataset.owner == owner).order_by(Dataset.created_at.desc(), Dataset.id)
-    return list(session.scalars(q))
+    return list(session.scalars(q.limit(limit).offset(offset)))
 
 
 def load_arrays(session: Session, dataset_id: str) -> DatasetArrays:
     """The arrays of a data set a stored job names (its owner was checked when the job was
     stored). LookupError when it has been deleted since."""
-    row = session.get(Dataset, dataset_id)
+    row = session.get(Dataset, dataset_id, options=[undefer(Dataset.x), undefer(Dataset.y)])
     if row is None:
         raise LookupError(f"dataset {dataset_id} no longer exists (deleted after the job was submitted)")
     y_dtype = np.int64 if row.kind == "classification" else np.float64

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from engine.design import Stage, max_steps, n_stages, stage, total_runs
 from engine.presets import PRESETS, preset_dict
 from engine.spec import ComparisonSpec
+from models import datasets
 from models.journal import add_event
 from models.tables import Job, Run
-from optarena.settings import Settings
+from optarena.settings import Settings, get_settings
 
 # (in_dim, out_dim, image shape) of each task, torch-free, for the parameter limit. A task
 # missing here is counted as the largest known one, so the limit never under-counts.
@@ -138,6 +139,7 @@ def request_hash(body: Any) -> str:
 def create_job(session: Session, parsed: Parsed, *, source: str = "http", owner: str | None = None,
                idempotency_key: str | None = None, body_hash: str | None = None) -> Job:
     """Add a queued job and its runs (no commit). An invalid request becomes a failed job."""
+    parsed = with_dataset(session, parsed, owner)
     job = Job(id=str(uuid.uuid4()), source=source, preset=parsed.preset, last_seq=0, owner=owner,
               idempotency_key=idempotency_key, request_hash=body_hash, cancel_requested=False,
               status="queued")
@@ -173,3 +175,60 @@ def _log_created(session: Session, job: Job) -> None:
     if job.error is not None:
         payload["error"] = job.error
     add_event(session, job.id, "status", payload)
+
+
+# -- uploaded data sets (task 'dataset') ---------------------------------------------------
+
+
+def resolve_dataset(session: Session, spec: ComparisonSpec, owner: str | None,
+                    settings: Settings | None = None) -> tuple[ComparisonSpec | None, list[dict[str, Any]]]:
+    """For task 'dataset': the spec with ``task.n`` capped at the data set's rows, or the errors
+    (the owner has no such data set; the net is too large for its real widths). Other tasks
+    pass unchanged."""
+    if spec.task.name != "dataset":
+        return spec, []
+    found = datasets.get(session, spec.task.dataset or "", owner) if owner else None
+    if found is None:
+        return None, [_error(["task", "dataset"], f"no dataset {spec.task.dataset} for this key; upload "
+                             "one with POST /datasets", "unknown_dataset")]
+    data = spec.model_dump(mode="json")
+    data["task"]["n"] = min(spec.task.n, found.n_rows)
+    try:
+        spec = ComparisonSpec.model_validate(data)
+    except ValidationError as exc:
+        return None, _spec_errors(exc, [])
+    out_dim = len(found.class_names or []) if found.kind == "classification" else 1
+    errors = dataset_limit_errors(spec, settings or get_settings(), found.n_features, out_dim)
+    return (None, errors) if errors else (spec, [])
+
+
+def with_dataset(session: Session, parsed: Parsed, owner: str | None,
+                 settings: Settings | None = None) -> Parsed:
+    """``resolve_dataset`` on a parsed request; errors of a preset's spec are under 'overrides'."""
+    if parsed.spec is None or parsed.spec.task.name != "dataset":
+        return parsed
+    spec, errors = resolve_dataset(session, parsed.spec, owner, settings)
+    if spec is None:
+        prefix = ["overrides"] if parsed.preset else []
+        return replace(parsed, spec=None, errors=[e | {"loc": prefix + list(e["loc"])} for e in errors])
+    return replace(parsed, spec=spec)
+
+
+def dataset_limit_errors(spec: ComparisonSpec, settings: Settings, in_dim: int,
+                         out_dim: int) -> list[dict[str, Any]]:
+    """The net-size limits, counted with the data set's real widths (``TASK_DIMS`` cannot know
+    them). A data set's net is an MLP: the spec refuses 'cnn' for any task without images."""
+    dims, norm = [in_dim, *spec.net.hidden, out_dim], spec.net.norm != "none"
+    params = sum(i * o + o + (2 * o if norm and k < len(dims) - 2 else 0)
+                 for k, (i, o) in enumerate(zip(dims[:-1], dims[1:], strict=True)))
+    runs, steps = total_runs(spec), max_steps(spec, spec.task.split_sizes()[0])
+    if params > settings.max_params_per_net:
+        return [_error(["net", "hidden"], f"the net has {params} parameters for the data set's "
+                       f"{in_dim} features and {out_dim} outputs, above the limit of "
+                       f"{settings.max_params_per_net} (OPTARENA_MAX_PARAMS_PER_NET)", "limit_exceeded")]
+    if runs * steps * params > settings.max_compute_per_job:
+        return [_error(["train", "steps"], f"compute budget exceeded: {runs} runs x {steps} steps x "
+                       f"{params} parameters = {runs * steps * params:.3g}, above the limit of "
+                       f"{settings.max_compute_per_job:.3g} per job (OPTARENA_MAX_COMPUTE_PER_JOB); use "
+                       "fewer runs, steps or a smaller net", "limit_exceeded")]
+    return []

@@ -114,6 +114,7 @@ def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, j
         completed = train_runs(spec, local, on_event, device=resolve_device(spec.train.device),
                                resume=job.checkpoint, should_stop=stop, on_checkpoint=writer.on_checkpoint,
                                checkpoint_every=settings.checkpoint_every,
+                               dataset=_dataset_for(sessions, spec, settings.db_retry_seconds),
                                flush_seconds=settings.flush_seconds)
     return completed and not stop.cancelled
 
@@ -127,3 +128,19 @@ def numbered(on_event: Callable[[Event], None], offset: int) -> Callable[[Event]
             ev = dataclasses.replace(ev, run=ev.run + offset)
         on_event(ev)
     return forward
+
+
+def _dataset_for(sessions: Callable[[], Session], spec: ComparisonSpec, retry_seconds: float = 0.0):
+    """The arrays of the uploaded CSV a 'dataset' task names (``models.datasets.DatasetArrays``),
+    read once per shard; None for a generated task. A data set deleted since the job was
+    stored raises LookupError, which fails the shard with that reason."""
+    from models.datasets import load_arrays  # only shards of uploaded data read it
+
+    if spec.task.name != "dataset":
+        return None
+
+    def read():  # noqa: ANN202 - one read-only transaction
+        with sessions() as session:
+            return load_arrays(session, spec.task.dataset or "")
+
+    return with_retry(read, retry_seconds, f"dataset {spec.task.dataset}")

@@ -13,7 +13,7 @@ from api.errors import validation_error
 from models.journal import refresh_status
 from models.tables import TERMINAL, Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
 from optarena.settings import Settings
-from optarena.submission import create_job, parse_request, request_hash, within_limits
+from optarena.submission import create_job, parse_request, request_hash, with_dataset, within_limits
 
 
 def find_by_key(session: Session, owner: str, key: str, body_hash: str) -> Job | None:
@@ -41,6 +41,8 @@ def submit(session: Session, settings: Settings, owner: str, body: Any,
     if key is not None and (job := find_by_key(session, owner, key, body_hash)) is not None:
         return job, False
     parsed = within_limits(parse_request(body), settings)
+    # An uploaded data set must be the caller's: checked here so that a bad id answers 422.
+    parsed = with_dataset(session, parsed, owner, settings)
     if parsed.spec is None:
         raise validation_error(parsed.errors)
     check_active(session, settings, owner)

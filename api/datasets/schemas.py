@@ -1,0 +1,57 @@
+"""Response schemas of the datasets routes, and the upload's documentation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from api.jobs.schemas import UtcDatetime
+
+Kind = Literal["auto", "regression", "classification"]
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    kind: Literal["regression", "classification"]
+    target: str
+    n_rows: int
+    n_features: int
+    feature_names: list[str]
+    class_names: list[str] | None
+    sha256: str
+    created_at: UtcDatetime
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetOut]
+    total: int
+    limit: int
+    offset: int
+
+
+UPLOAD_DESCRIPTION = """Upload a CSV file as the raw request body (`Content-Type: text/csv`), e.g.
+`curl --data-binary @houses.csv -H 'Content-Type: text/csv' '.../datasets?name=houses&target=price'`.
+
+The first row names the columns; `target` names the one to predict, every other column is a
+feature and must hold finite numbers. UTF-8 (a byte-order mark is fine), commas between values,
+at least 20 data rows. The file is parsed into arrays and stored as data: nothing in it is ever
+evaluated (a cell such as `=1+1` is a value that is not a number). `kind=auto` reads a target
+with any non-numeric label, or only integers with at most 20 distinct values, as classes (sorted
+labels become class indices 0, 1, ...), and anything else as a regression target.
+
+Train on it with `{"task": {"name": "dataset", "dataset": "<id>"}}` in a job's spec; the job
+uses min(`task.n`, rows) rows, split into train/validation/test by `task.seed`, with features
+standardized by the training split's mean and standard deviation."""
+
+CSV_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the CSV file itself, with a header row",
+        "content": {"text/csv": {"schema": {"type": "string"},
+                                 "example": "x1,x2,y\n0.1,1.5,0.32\n0.7,-0.2,1.05\n"}},
+    }
+}
