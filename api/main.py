@@ -20,12 +20,12 @@ from api.health.endpoints import router as health_router
 from api.jobs.endpoints import router as jobs_router
 from api.metrics.endpoints import router as metrics_router
 from api.reports.endpoints import router as reports_router
-from api.studies.endpoints import profiles_router
-from api.studies.endpoints import router as studies_router
 from api.security.middleware import AuthMiddleware, BodyLimitMiddleware
 from api.security.replies import PROTECTED_RESPONSES
 from api.security.startup import refuse_open_local_keys
 from api.session.endpoints import router as session_router
+from api.studies.endpoints import profiles_router
+from api.studies.endpoints import router as studies_router
 from optarena.settings import Settings, get_settings
 
 DESCRIPTION = """Compare neural-network optimizers fairly: submit a comparison job, workers train every

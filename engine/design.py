@@ -42,12 +42,24 @@ def n_stages(spec: ComparisonSpec) -> int:
     return 2 if spec.study is not None and spec.study.kind == "tuning" else 1
 
 
-def _label(text: str) -> str:
-    return text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
+def _label(name: str, suffix: str) -> str:
+    """``name suffix`` in at most LABEL_MAX characters. The name is shortened, not the
+    suffix: the suffix is what tells the derived arms of one arm apart."""
+    text = f"{name} {suffix}"
+    if len(text) <= LABEL_MAX:
+        return text
+    keep = max(1, LABEL_MAX - len(suffix) - 2)
+    return f"{name[:keep]}… {suffix}"[:LABEL_MAX]
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+def _fmt(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}g}"
+
+
+def _digits(values: list[float]) -> int:
+    """Fewest significant digits (at least 3) that print distinct values distinctly: a
+    narrow grid (1e-3 to 1.003e-3) would otherwise give several arms the same label."""
+    return next((d for d in range(3, 18) if len({_fmt(v, d) for v in values}) == len(set(values))), 17)
 
 
 def grid_points(spec: ComparisonSpec, arm: ArmBase) -> list[dict[str, float]]:
@@ -60,14 +72,16 @@ def grid_points(spec: ComparisonSpec, arm: ArmBase) -> list[dict[str, float]]:
 
 
 def _derive(arm: ArmBase, update: dict[str, Any], suffix: str) -> ArmBase:
-    return arm.model_copy(update=update | {"label": _label(f"{arm.display()} {suffix}")})
+    return arm.model_copy(update=update | {"label": _label(arm.display(), suffix)})
 
 
 def _tuning_arms(spec: ComparisonSpec) -> tuple[list[ArmBase], list[int]]:
     arms, base = [], []
     for a, arm in enumerate(spec.arms):
-        for point in grid_points(spec, arm):
-            arms.append(_derive(arm, point, " ".join(f"{k}={_fmt(v)}" for k, v in point.items())))
+        points = grid_points(spec, arm)
+        digits = {k: _digits([p[k] for p in points]) for k in points[0]}
+        for point in points:
+            arms.append(_derive(arm, point, " ".join(f"{k}={_fmt(v, digits[k])}" for k, v in point.items())))
             base.append(a)
     return arms, base
 

@@ -124,7 +124,8 @@ class Cohort:
                 lrs = [float(self.spec.arms[a].lr) for a in arms]  # type: ignore[attr-defined]
                 base = lrs[0] if len(set(lrs)) == 1 else torch.tensor(
                     lrs, device=self.device, dtype=self.dtype).unsqueeze(1)
-                blocks.append(_ArmBlock(rows, arms[0], Stepper(arm.optimizer, arm.hyperparams(), self.P[rows]),
+                stepper = Stepper(arm.optimizer, arm.hyperparams(), self.P[rows])
+                blocks.append(_ArmBlock(rows, arms[0], stepper,
                                         base, arm.schedule))
                 start = k
         return blocks
@@ -157,7 +158,8 @@ class Cohort:
         return block.lr * block.schedule.factor(step, self.steps)
 
     def _run_lr(self, k: int, step: int) -> float:
-        return float(self.spec.arms[self.runs[k].arm].lr * self._block_of(k).schedule.factor(step, self.steps))
+        factor = self._block_of(k).schedule.factor(step, self.steps)
+        return float(self.spec.arms[self.runs[k].arm].lr * factor)  # type: ignore[attr-defined]
 
     def train_step(self, step: int, log: bool, diag: bool) -> tuple[torch.Tensor | None, ...]:
         """One update of every run. Returns (losses if log, grad norms and update ratios if diag)."""

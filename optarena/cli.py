@@ -68,7 +68,8 @@ def path_table(results) -> Table:
     for r in results.values():
         s = r.summary
         status = f"diverged at step {s['diverged_at_step']}" if s["diverged"] else "ok"
-        table.add_row(str(r.run), r.label, fmt(s["final_loss"]), f"({fmt(s['final_x'])}, {fmt(s['final_y'])})",
+        where = f"({fmt(s['final_x'])}, {fmt(s['final_y'])})"
+        table.add_row(str(r.run), r.label, fmt(s["final_loss"]), where,
                       fmt(s["distance_to_minimum"]), status)
     return table
 

@@ -112,7 +112,8 @@ def limit_errors(spec: ComparisonSpec, settings: Settings, prefix: list[Any]) ->
         (runs > settings.max_runs_per_job, ["arms"], f"{runs} runs (arms x seeds, times the study's "
          f"grid, batch sizes, folds or resamples) exceed the limit of "
          f"{settings.max_runs_per_job} runs per job (OPTARENA_MAX_RUNS_PER_JOB)"),
-        (steps > settings.max_steps_per_run, ["train", "steps"], f"{steps} steps (of the longest run) exceed the limit of "
+        (steps > settings.max_steps_per_run, ["train", "steps"],
+         f"{steps} steps (of the longest run) exceed the limit of "
          f"{settings.max_steps_per_run} steps per run (OPTARENA_MAX_STEPS_PER_RUN)"),
         (params > settings.max_params_per_net, width, f"the net has {params} parameters, above the "
          f"limit of {settings.max_params_per_net} (OPTARENA_MAX_PARAMS_PER_NET)"),

@@ -25,7 +25,8 @@ def job_costs(session: Session, job: Job, measure: str) -> dict[str, float | Non
     cols = [Run.index, Run.label, Run.batch_size, Run.summary, Run.seed, Run.variant]
     runs = [r._asdict() for r in session.execute(
         select(*cols).where(Run.job_id == job.id, Run.summary.is_not(None)).order_by(Run.index))]
-    curves = load_series(session, job.id, [r["index"] for r in runs], ["train_loss", "val_loss", "wall_time"], 0)
+    curves = load_series(session, job.id, [r["index"] for r in runs],
+                         ["train_loss", "val_loss", "wall_time"], 0)
     per_arm: dict[str, list[float | None]] = {}
     for row in fitting(spec, runs, curves):
         cost = (row.get("time_to_target") or {}).get(measure)

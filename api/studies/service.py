@@ -23,7 +23,8 @@ def study_view(session: Session, job: Job) -> dict[str, Any]:
     spec = ComparisonSpec.model_validate(job.spec)
     kind = spec.study.kind if spec.study is not None else "comparison"
     want_outputs = kind in ("bias_variance", "trajectories")
-    cols = [Run.index, Run.label, Run.optimizer, Run.arm, Run.base_arm, Run.stage, Run.variant, Run.seed, Run.batch_size,
+    cols = [Run.index, Run.label, Run.optimizer, Run.arm, Run.base_arm, Run.stage, Run.variant,
+            Run.seed, Run.batch_size,
             Run.hyperparams, Run.status, Run.summary] + ([Run.outputs] if want_outputs else [])
     rows = [r._asdict() for r in session.execute(select(*cols).where(Run.job_id == job.id)
                                                  .order_by(Run.index))]
@@ -35,7 +36,7 @@ def study_view(session: Session, job: Job) -> dict[str, Any]:
                          else ["train_loss", "val_loss", "wall_time"], 0)
     if kind == "trajectories":
         return base | views.trajectories(spec, done, curves)
-    out = base | {"fitting": views.fitting(spec, done, curves)}
+    out = base | {"fitting": views.fitting(spec, done, curves), "target": views.fitting_target(spec, done)}
     if kind == "tuning":
         out |= views.tuning(spec, done, job.study_state or {})
     elif kind == "batch_size":

@@ -21,6 +21,7 @@ from engine.studies.fitting import fitting_flags, time_to_target
 from engine.studies.statistics import final_metric_table, pairwise_tests, rank_arms, spearman
 
 Runs = list[dict[str, Any]]
+ALPHA = 0.05  # family-wise level of the Holm-corrected pairwise tests
 Curves = dict[int, dict[str, Series]]
 
 
@@ -38,23 +39,33 @@ def _groups(runs: Runs, metric: str, key: str = "label") -> dict[str, dict[int, 
 
 def _compare(runs: Runs, metric: str) -> dict[str, Any]:
     groups = _groups(runs, metric)
-    pairs = pairwise_tests(groups, metric.endswith("accuracy"))
-    return {"metric": metric, "table": final_metric_table(groups), "pairs": pairs,
+    pairs = pairwise_tests(groups, metric.endswith("accuracy"), ALPHA)
+    return {"metric": metric, "alpha": ALPHA, "table": final_metric_table(groups), "pairs": pairs,
             "ranking": rank_arms(groups, pairs, metric.endswith("accuracy"))}
+
+
+def fitting_target(spec: ComparisonSpec, runs: Runs) -> float | None:
+    """The validation loss that time to target counts to: the spec's, else the worst run's best."""
+    bests = [r["summary"]["best_val_loss"] for r in runs if r["summary"].get("best_val_loss") is not None]
+    return spec.train.target_loss or (max(bests) if bests else None)
 
 
 def fitting(spec: ComparisonSpec, runs: Runs, curves: Curves) -> list[dict[str, Any]]:
     """Every run's over/under-fitting flags with reasons, and its time to the job's target
     validation loss (or, without one, to the worst run's best: a level all runs reach)."""
-    bests = [r["summary"]["best_val_loss"] for r in runs if r["summary"].get("best_val_loss") is not None]
-    target = spec.train.target_loss or (max(bests) if bests else None)
+    target = fitting_target(spec, runs)
     out = []
     for r in runs:
         c = curves.get(r["index"], {})
         # seed and variant (fold or bootstrap resample) tell apart the runs that share a label
-        row: dict[str, Any] = {"run": r["index"], "label": r["label"], "seed": r["seed"], "variant": r["variant"]}
+        row: dict[str, Any] = {"run": r["index"], "label": r["label"], "seed": r["seed"],
+                               "variant": r["variant"]}
         if "train_loss" in c and "val_loss" in c and len(c["val_loss"][0]):
             row |= fitting_flags(c["train_loss"], c["val_loss"], r["summary"].get("baseline_val_loss"))
+        elif r["summary"].get("diverged"):  # before its first evaluation: no validation curve to judge
+            row |= {"status": "diverged", "underfitting": False, "overfitting": False,
+                    "reasons": [f"loss became non-finite by step {r['summary'].get('steps_trained')}, "
+                                "before the first evaluation"]}
         if target is not None and "val_loss" in c:
             row["time_to_target"] = time_to_target(c["val_loss"], target, r["batch_size"], c.get("wall_time"))
         out.append(row)
@@ -98,7 +109,8 @@ def batch_size(spec: ComparisonSpec, runs: Runs) -> dict[str, Any]:
         mine = [r for r in runs if r["label"] == label]
         first = mine[0]
         row: dict[str, Any] = {"arm": spec.arms[first["base_arm"]].display(), "label": label,
-                               "batch_size": first["batch_size"] or n_train, "n_runs": len(mine)}
+                               "batch_size": first["batch_size"] or n_train,
+                               "full_batch": (first["batch_size"] or n_train) >= n_train, "n_runs": len(mine)}
         for metric in ("final_test_loss", "generalization_gap", "top_hessian_eigenvalue",
                        "loss_increase_mean", "steps_trained", "examples_seen"):
             stats = final_metric_table({label: {i: _value(r, metric) for i, r in enumerate(mine)}})[0]
@@ -125,7 +137,8 @@ def _verdict(c: dict[str, Any], alpha: float = 0.05) -> str:
                 f"(Spearman rho {c['rho']:.2f}, p {c['p_value']:.3g}, {c['n']} runs)")
     direction = "higher" if c["rho"] > 0 else "lower"
     holds = "consistent with" if c["rho"] > 0 else "against"
-    return (f"sharper solutions had {direction} test loss (Spearman rho {c['rho']:.2f}, p {c['p_value']:.3g}, "
+    return (f"sharper solutions had {direction} test loss "
+            f"(Spearman rho {c['rho']:.2f}, p {c['p_value']:.3g}, "
             f"{c['n']} runs): {holds} the flat-minima claim")
 
 
@@ -134,7 +147,8 @@ def cross_validation(spec: ComparisonSpec, runs: Runs) -> dict[str, Any]:
     arms = []
     for label in dict.fromkeys(r["label"] for r in runs):
         mine = [r for r in runs if r["label"] == label]
-        folds = [float(np.nanmean([_value(r, "final_val_loss") for r in mine if r["variant"] == f] or [math.nan]))
+        folds = [float(np.nanmean([_value(r, "final_val_loss") for r in mine if r["variant"] == f]
+                                  or [math.nan]))
                  for f in range(spec.study.folds)]
         stats = final_metric_table({label: dict(enumerate(folds))})[0]
         test = final_metric_table(_groups(mine, "final_test_loss"))[0]
@@ -164,7 +178,8 @@ def bias_variance(spec: ComparisonSpec, runs: Runs) -> dict[str, Any]:
 
 def trajectories(spec: ComparisonSpec, runs: Runs, curves: Curves) -> dict[str, Any]:
     assert spec.study is not None and spec.study.kind == "trajectories"
-    contour = next((r["outputs"]["contour"] for r in runs if (r.get("outputs") or {}).get("contour")), None)
+    contour = next((r["outputs"]["contour"] for r in runs
+                    if (r.get("outputs") or {}).get("contour")), None)
 
     def points(run: dict[str, Any], metric: str, start: float | None) -> list[float | None]:
         s = curves.get(run["index"], {}).get(metric)
@@ -176,5 +191,8 @@ def trajectories(spec: ComparisonSpec, runs: Runs, curves: Curves) -> dict[str, 
         x0, y0 = r["summary"].get("start") or (None, None)
         paths.append({"arm": r["label"], "optimizer": r["optimizer"], "hyperparameters": r["hyperparams"],
                       "x": points(r, "traj_x", x0), "y": points(r, "traj_y", y0),
-                      "loss": points(r, "train_loss", r["summary"].get("start_loss")), "summary": r["summary"]})
-    return {"function": spec.study.function, "steps": spec.study.steps, "contour": contour, "paths": paths}
+                      "loss": points(r, "train_loss", r["summary"].get("start_loss")),
+                      "summary": r["summary"]})
+    minimum = next((r["summary"].get("minimum") for r in runs), None)
+    return {"function": spec.study.function, "steps": spec.study.steps, "minimum": minimum,
+            "contour": contour, "paths": paths}

@@ -88,15 +88,22 @@ def trajectories(function: str, steps: int = 300, optimizers: list[str] | None =
 Rule = tuple[str, dict[str, Any], Callable[[int], float]]  # optimizer, hyperparameters, lr at step
 
 
-def descend(fn: Surface, rules: list[Rule], steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every rule from the function's start: (steps + 1, K, 2) points and (steps + 1, K) values."""
+def descend(fn: Surface, rules: list[Rule], steps: int,
+            clips: list[float | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every rule from the function's start: (steps + 1, K, 2) points and (steps + 1, K) values.
+
+    ``clips``: each rule's gradient-norm limit (None: none), applied as the trainer does."""
     P = torch.tensor([fn.start] * len(rules), dtype=torch.float64)  # (K, 2): one row per optimizer
     steppers = [Stepper(n, hp, P[k:k + 1]) for k, (n, hp, _) in enumerate(rules)]
+    clip = None if clips is None or all(c is None for c in clips) else torch.tensor(
+        [math.inf if c is None else c for c in clips], dtype=torch.float64)
     points, values = [P.clone()], []
     for step in range(steps):
         Pg = P.detach().requires_grad_(True)
         f = fn.fn(Pg)
         (G,) = torch.autograd.grad(f.sum(), Pg)  # rows are independent: row k is optimizer k's gradient
+        if clip is not None:  # torch.nn.utils.clip_grad_norm_'s rule, per row (engine/trainer.py)
+            G.mul_((clip / (G.norm(dim=1) + 1e-6)).clamp_(max=1.0).unsqueeze(1))
         values.append(f.detach())
         for k, st in enumerate(steppers):
             st.step(P[k:k + 1], G[k:k + 1], rules[k][2](step))
@@ -121,22 +128,26 @@ def train_paths(spec: Any, run_indices: list[int], on_event: Callable[[Any], Non
     start = weights_digest(torch.tensor(fn.start, dtype=torch.float64))
     for r, a in zip(runs, arms, strict=True):
         on_event(RunStarted(r.index, r.arm, a.display(), a.optimizer, r.seed, 0, start, ""))
-    path, loss = descend(fn, rules, study.steps)
+    path, loss = descend(fn, rules, study.steps, [a.clip_grad_norm for a in arms])
     steps = list(range(1, study.steps + 1))  # step s: the point after s updates
     for k, (r, a) in enumerate(zip(runs, arms, strict=True)):
-        for name, values in (("traj_x", path[1:, k, 0]), ("traj_y", path[1:, k, 1]), ("train_loss", loss[1:, k])):
+        series = (("traj_x", path[1:, k, 0]), ("traj_y", path[1:, k, 1]), ("train_loss", loss[1:, k]))
+        for name, values in series:
             on_event(MetricChunk(r.index, name, steps, values.tolist()))
         info = _path(a.optimizer, a.hyperparams(), path[:, k], loss[:, k])
         end = path[-1, k]
         summary = {"function": study.function, "start": list(fn.start), "start_loss": info["loss"][0],
+                   "minimum": list(fn.minimum) if fn.minimum else None,
                    "final_loss": info["loss"][-1],
                    "final_x": info["x"][-1], "final_y": info["y"][-1],
                    "diverged": info["diverged_at_step"] is not None,
                    "diverged_at_step": info["diverged_at_step"], "steps_trained": study.steps,
-                   "distance_to_minimum": (_point(float((end - torch.tensor(fn.minimum, dtype=end.dtype)).norm()))
+                   "distance_to_minimum": (_point(float((end - torch.tensor(fn.minimum,
+                                                                            dtype=end.dtype)).norm()))
                                            if fn.minimum else None)}
         # The contour grid travels once per shard, with its first run, for drawing the paths.
-        on_event(RunFinished(r.index, summary, {"contour": contour_grid(study.function, 60)} if k == 0 else None))
+        outputs = {"contour": contour_grid(study.function, 60)} if k == 0 else None
+        on_event(RunFinished(r.index, summary, outputs))
     return True
 
 

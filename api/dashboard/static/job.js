@@ -3,6 +3,7 @@
 import { request } from "./api.js";
 import { AXIS_METRICS, TITLES, layout, traces } from "./charts.js";
 import { COLOURS } from "./series.js";
+import { refreshStudy } from "./study.js";
 import { renderResults } from "./table.js";
 
 const MAX_POINTS = 1500;   // per curve on first load: smooth, and fast even for 35 runs x 10,000 steps
@@ -57,6 +58,7 @@ function skeleton(job) {
       <button id="cancel" class="secondary" ${["queued", "running"].includes(job.status) ? "" : "hidden"}>Cancel</button>
       <span class="muted">report: <a href="/jobs/${job.id}/report.html" target="_blank">HTML</a> ·
         <a href="/jobs/${job.id}/report.png" target="_blank">PNG</a> · <a href="/jobs/${job.id}/report.svg" target="_blank">SVG</a></span></div>
+    <section class="panel" id="study" data-job="${job.id}" hidden></section>
     <div class="controls"><div class="arms">${arms.join("")}</div>
       <label><input type="checkbox" id="log-y" checked> log scale</label>
       <label>smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0.9"></label>
@@ -64,7 +66,8 @@ function skeleton(job) {
         <option value="wall">wall time</option></select></label>
       <label><input type="checkbox" id="show-seeds"> individual seeds</label>
       <span class="muted">band: mean ± 1 standard error over seeds · drag to zoom, double-click to reset</span></div>
-    <div id="charts"></div><section class="panel" id="results"></section>`;
+    <div id="charts"></div><section class="panel" id="results"></section>
+    <section class="panel" id="fitting" data-job="${job.id}" hidden></section>`;
 }
 
 function bindControls(main, p) {
@@ -157,6 +160,7 @@ function setStatus(p, status) {
 }
 
 async function refreshResults(p) {
+  refreshStudy(p.id).catch(() => {});  // the study views change whenever the results do
   const results = await request(`/jobs/${p.id}/results`);
   const el = document.getElementById("results");
   if (el && page === p) renderResults(el, results, p.armIndex);
