@@ -149,13 +149,20 @@ def create_job(session: Session, parsed: Parsed, *, source: str = "http", owner:
         _log_created(session, job)
         return job
     spec = parsed.spec
-    job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), total_runs(spec), spec.train.steps
+    job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), total_runs(spec), job_steps(spec)
     if n_stages(spec) > 1:
         job.study_state = {"stages": n_stages(spec)}
     session.add(job)
     add_runs(session, job.id, stage(spec, 0))
     _log_created(session, job)
     return job
+
+
+def job_steps(spec: ComparisonSpec) -> int:
+    """Steps shown for the job: a trajectory's, or the longest run's under an examples budget."""
+    if spec.study is not None and spec.study.kind == "trajectories":
+        return spec.study.steps
+    return max_steps(spec, spec.task.split_sizes()[0])
 
 
 def add_runs(session: Session, job_id: str, st: Stage) -> None:
