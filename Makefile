@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-engine bench-service migrate worker api
+.PHONY: install run test lint bench bench-engine bench-tuning bench-studies bench-service migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,11 @@ lint: $(STAMP)
 
 bench-engine: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# The fair-tuning study at the issue's size (9 optimizers x 20 lrs x 5 seeds, then 45 test
+# runs) through shards and worker processes; `bench/tuning.py --quick` for a smoke run.
+bench-tuning: $(STAMP)
+	$(BIN)/python bench/tuning.py
 
 # Settings come from OPTARENA_* variables; with none, data and broker are SQLite files in ./var.
 HOST ?= 127.0.0.1
@@ -52,4 +57,8 @@ run: migrate
 bench-service: $(STAMP)
 	$(BIN)/python bench/service.py
 
-bench: bench-engine bench-service
+# The other study presets at full size: time and findings of each.
+bench-studies: $(STAMP)
+	$(BIN)/python bench/studies.py
+
+bench: bench-engine bench-tuning bench-studies bench-service
