@@ -31,14 +31,24 @@ def effective_batch_size(spec: ComparisonSpec, run: RunPlan) -> int:
     return n_train if run.batch_size <= 0 else min(run.batch_size, n_train)
 
 
-def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None) -> list[list[int]]:
-    """Run indices grouped by batch size (runs of a group train stacked), in chunks of
-    at most ``max_runs``. Arm-major order keeps each arm's runs in contiguous rows."""
+def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None,
+                 max_examples: int | None = None) -> list[list[int]]:
+    """Run indices grouped by batch size (runs of a group train stacked), in chunks of at
+    most ``max_runs`` runs and, with ``max_examples``, at most that many examples per step
+    (always at least one run). Full-batch groups thus split into small shards: a stack of
+    (K, n, width) activations that outgrows the caches is slower per run than several
+    small ones, and small shards spread over the workers. Arm-major order keeps each arm's
+    runs in contiguous rows."""
     groups: dict[int, list[int]] = {}
     for r in spec.runs():
         groups.setdefault(effective_batch_size(spec, r), []).append(r.index)
-    size = max_runs or max(len(g) for g in groups.values())
-    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+    out = []
+    for bs, runs in groups.items():
+        size = max_runs or len(runs)
+        if max_examples:
+            size = max(1, min(size, max_examples // bs))
+        out += [runs[i:i + size] for i in range(0, len(runs), size)]
+    return out
 
 
 def load_task(spec: ComparisonSpec, device: torch.device, dataset: DatasetLike | None = None) -> TaskData:

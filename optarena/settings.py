@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///var/optarena.db", description="SQLAlchemy URL of the job store")
     broker_url: str = Field("sqla+sqlite:///var/broker.sqlite", description="Celery broker URL")
     shard_size: int = Field(40, ge=1, description="most runs one shard (one Celery task) trains")
+    shard_examples: int = Field(40_000, ge=1, description="most examples per step of one shard: "
+                                "full-batch runs are cut into smaller shards")
     flush_seconds: float = Field(0.5, gt=0, description="how often the engine hands metrics over")
     write_interval: float = Field(0.25, ge=0, description="least time between two metric writes")
     checkpoint_every: int = Field(1000, ge=0, description="steps between shard checkpoints; 0 = none")

@@ -16,7 +16,8 @@ from optarena.queueing import queue_for
 from optarena.submission import add_runs
 
 
-def plan_job(session: Session, job_id: str, shard_size: int) -> list[tuple[int, str]]:
+def plan_job(session: Session, job_id: str, shard_size: int,
+             shard_examples: int | None = None) -> list[tuple[int, str]]:
     """Create the job's shards once per stage; returns (shard id, queue) of every shard still
     queued, so a redelivered planning task re-sends what may not have been sent."""
     job = session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
@@ -27,9 +28,9 @@ def plan_job(session: Session, job_id: str, shard_size: int) -> list[tuple[int, 
         if job.cancel_requested:
             refresh_status(session, job_id)
             return []
-        existing = _create_shards(session, job, stage(_spec(job), 0), shard_size)
+        existing = _create_shards(session, job, stage(_spec(job), 0), shard_size, shard_examples)
     elif _next_stage_due(job, existing):
-        existing += _plan_next_stage(session, job, existing, shard_size)
+        existing += _plan_next_stage(session, job, existing, shard_size, shard_examples)
     return [(s.id, s.queue) for s in existing if s.status == "queued"]
 
 
@@ -43,7 +44,8 @@ def _next_stage_due(job: Job, shards: list[Shard]) -> bool:
     return done and not job.cancel_requested and planned < (job.study_state or {}).get("stages", 1)
 
 
-def _plan_next_stage(session: Session, job: Job, shards: list[Shard], shard_size: int) -> list[Shard]:
+def _plan_next_stage(session: Session, job: Job, shards: list[Shard], shard_size: int,
+                     shard_examples: int | None) -> list[Shard]:
     """Tuning's second stage: each arm's point chosen on validation loss, on fresh seeds."""
     spec = _spec(job)
     index = max(s.stage for s in shards) + 1
@@ -57,7 +59,7 @@ def _plan_next_stage(session: Session, job: Job, shards: list[Shard], shard_size
     add_event(session, job.id, "study", {"stage": index, "chosen": job.study_state["chosen"],
                                          "labels": [a.display() for a in spec.arms]})
     session.flush()
-    created = _create_shards(session, job, nxt, shard_size)
+    created = _create_shards(session, job, nxt, shard_size, shard_examples)
     refresh_status(session, job.id)
     return created
 
@@ -67,12 +69,13 @@ def chosen_points(job: Job) -> dict[int, dict[str, float]] | None:
     return None if got is None else {int(a): hp for a, hp in got.items()}
 
 
-def _create_shards(session: Session, job: Job, st: Stage, shard_size: int) -> list[Shard]:
+def _create_shards(session: Session, job: Job, st: Stage, shard_size: int,
+                   shard_examples: int | None = None) -> list[Shard]:
     queue = queue_for(st.spec.train.device)
     first = session.scalar(select(Shard.index).where(Shard.job_id == job.id).order_by(Shard.index.desc()))
     first = 0 if first is None else first + 1
     shards = []
-    for i, local in enumerate(plan_cohorts(st.spec, shard_size)):
+    for i, local in enumerate(plan_cohorts(st.spec, shard_size, shard_examples)):
         runs = [st.offset + r for r in local]
         shard = Shard(job_id=job.id, index=first + i, run_indices=runs, queue=queue, status="queued",
                       step=0, attempts=0, checkpoint_step=0, stage=st.index)

@@ -61,7 +61,8 @@ def run_shard(shard_id: int) -> str:
 def plan_job(job_id: str) -> int:
     """Cut a stored job into shards and enqueue them (after the commit)."""
     with _sessions()() as session, session.begin():
-        todo = planning.plan_job(session, job_id, get_settings().shard_size)
+        settings = get_settings()
+        todo = planning.plan_job(session, job_id, settings.shard_size, settings.shard_examples)
     for shard_id, queue in todo:
         send(RUN_SHARD, [shard_id], queue)
     if todo:
