@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-engine bench-tuning bench-studies bench-service migrate worker api
+.PHONY: install run test lint bench bench-engine bench-tuning bench-studies bench-study-service bench-service migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,8 +57,12 @@ run: migrate
 bench-service: $(STAMP)
 	$(BIN)/python bench/service.py
 
+# The tuning preset through the service: HTTP, shards, two Celery workers, PostgreSQL, Redis.
+bench-study-service: $(STAMP)
+	$(BIN)/python bench/study_service.py
+
 # The other study presets at full size: time and findings of each.
 bench-studies: $(STAMP)
 	$(BIN)/python bench/studies.py
 
-bench: bench-engine bench-tuning bench-studies bench-service
+bench: bench-engine bench-tuning bench-study-service bench-studies bench-service
