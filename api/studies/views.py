@@ -18,7 +18,13 @@ from engine.design import grid_points
 from engine.spec import ComparisonSpec
 from engine.studies.bias_variance import arm_decomposition
 from engine.studies.fitting import fitting_flags, time_to_target
-from engine.studies.statistics import final_metric_table, pairwise_tests, rank_arms, spearman
+from engine.studies.statistics import (
+    final_metric_table,
+    min_attainable_p,
+    pairwise_tests,
+    rank_arms,
+    spearman,
+)
 
 Runs = list[dict[str, Any]]
 ALPHA = 0.05  # family-wise level of the Holm-corrected pairwise tests
@@ -40,8 +46,12 @@ def _groups(runs: Runs, metric: str, key: str = "label") -> dict[str, dict[int, 
 def _compare(runs: Runs, metric: str) -> dict[str, Any]:
     groups = _groups(runs, metric)
     pairs = pairwise_tests(groups, metric.endswith("accuracy"), ALPHA)
+    n_min = min((len(g) for g in groups.values()), default=0)
+    warnings = [] if not pairs or min_attainable_p(n_min) < ALPHA else [
+        f"with {n_min} paired runs no test can reach p < {ALPHA} (smallest possible p is "
+        f"{min_attainable_p(n_min):.4g}); add seeds"]
     return {"metric": metric, "alpha": ALPHA, "table": final_metric_table(groups), "pairs": pairs,
-            "ranking": rank_arms(groups, pairs, metric.endswith("accuracy"))}
+            "ranking": rank_arms(groups, pairs, metric.endswith("accuracy")), "warnings": warnings}
 
 
 def fitting_target(spec: ComparisonSpec, runs: Runs) -> float | None:
