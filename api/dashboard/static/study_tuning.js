@@ -66,10 +66,11 @@ function tuningTable(study) {
     <table id="tuning-table"><thead><tr><th>arm</th><th>chosen point</th><th>validation loss there</th>
       <th>test loss, fresh seeds</th><th>rank</th><th>significantly better than</th></tr></thead>
       <tbody>${rows.join("")}</tbody></table>
+    ${(test?.warnings || []).map((w) => `<p class="muted">⚠ ${esc(w)}</p>`).join("")}
     ${pairsTable(test?.pairs, ALPHA, "Pairwise differences in test loss (fresh seeds)")}`;
 }
 
-const bsText = (row) => (row.label.endsWith("full batch") ? "full batch" : `bs ${row.batch_size}`);
+const bsText = (row) => (row.full_batch ? "full batch" : `bs ${row.batch_size}`);
 
 export function batchSize(study) {
   const order = armOrder(study.rows.map((r) => r.arm));
