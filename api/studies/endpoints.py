@@ -35,7 +35,8 @@ job's target validation loss within tau times the fastest arm's cost. An arm tha
 the target (in at least half its seeds) never counts as solved."""
 
 
-@profiles_router.get("", description=PROFILE_DOC)
+@profiles_router.get("", description=PROFILE_DOC,
+                     responses={404: {"description": "a job id that is not this key's owner's"}})
 def get_profile(session: SessionDep, owner: OwnerDep,
                 job: Annotated[list[str], Query(min_length=2, max_length=50,
                                                 description="job ids, at least two")],
