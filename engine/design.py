@@ -141,12 +141,11 @@ def run_train_size(spec: ComparisonSpec, n_train: int) -> int:
 def max_steps(spec: ComparisonSpec, n_train: int) -> int:
     """The most steps any run of the job takes (an examples budget gives small batches more).
 
-    Mirrors the trainer: the batch size is resolved against the training split
-    (runner.effective_batch_size), the budget is divided by at most the rows the run
-    actually trains on (Cohort uses the fold's size under cross-validation)."""
+    Mirrors the trainer: batch sizes are resolved against the rows a run trains on (a
+    fold's under cross-validation, runner.effective_batch_size), and so is the budget."""
     st = stage(spec, 0).spec
     rows = run_train_size(spec, n_train)
-    return max(st.steps_for(min(st.batch_size_of(a) or n_train, n_train), rows) for a in st.arms)
+    return max(st.steps_for(min(st.batch_size_of(a) or rows, rows), rows) for a in st.arms)
 
 
 def choose(spec: ComparisonSpec, rows: list[tuple[int, dict[str, Any], dict[str, Any] | None]]

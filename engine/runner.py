@@ -27,7 +27,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def effective_batch_size(spec: ComparisonSpec, run: RunPlan) -> int:
-    n_train = split_sizes(spec.task)[0]
+    """The batch size a run trains with, against the rows it trains on (a cross-validation
+    fold trains on train + validation minus its fold, not on the training split)."""
+    from engine.design import run_train_size
+
+    n_train = run_train_size(spec, split_sizes(spec.task)[0])
     return n_train if run.batch_size <= 0 else min(run.batch_size, n_train)
 
 

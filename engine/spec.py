@@ -309,9 +309,12 @@ class ComparisonSpec(Strict):
         if v.kind == "tuning" and seeds is not None and set(seeds) & set(v.test_seeds):
             raise ValueError("test_seeds must be fresh: they may not repeat any of 'seeds'")
         if v.kind == "tuning" and arms is not None:
-            for name in v.grid:
+            for name, values in v.grid.items():
                 if not any(name in a.hyperparams() for a in arms):
                     raise ValueError(f"no arm has a hyperparameter {name!r} to search")
+                for arm in arms:
+                    if name in arm.hyperparams():
+                        _check_values(arm, name, values)
         if v.kind == "batch_size" and arms is not None:
             full = [a.display() for a in arms if a.definition.full_batch]
             if full:
@@ -350,6 +353,19 @@ class ComparisonSpec(Strict):
         if arm.definition.full_batch:
             return 0  # 0 means the whole training split, resolved by the trainer
         return self.train.batch_size if arm.batch_size is None else arm.batch_size
+
+
+def _check_values(arm: ArmBase, name: str, values: list[float]) -> None:
+    """Each grid value must be one the arm's optimizer accepts, e.g. momentum in [0, 1)."""
+    from pydantic import ValidationError
+
+    for value in values:
+        try:
+            ARM_MODELS[arm.optimizer].model_validate(arm.model_dump() | {name: value})
+        except ValidationError as exc:
+            msg = exc.errors(include_url=False)[0]["msg"]
+            raise ValueError(f"grid '{name}' value {value:g} is out of range for arm "
+                             f"{arm.display()}: {msg}") from None
 
 
 class RunPlan(Strict):

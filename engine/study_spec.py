@@ -65,6 +65,8 @@ class TuningStudy(_Strict):
                 raise ValueError("the learning rate is searched by 'lr'; leave it out of 'grid'")
             if not 1 <= len(values) <= 10:
                 raise ValueError(f"grid '{name}' needs 1 to 10 values")
+            if len(set(values)) != len(values):
+                raise ValueError(f"grid '{name}' values must be distinct")
         return v
 
     @field_validator("test_seeds")
