@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.registry import REGISTRY
 from engine.spec import ComparisonSpec
 
 _WAVE_TASK = {"name": "wave", "n": 10_000, "noise": 0.03}
@@ -51,17 +52,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-_ALL_NINE = [
-    {"optimizer": "gd", "lr": 1e-2},
-    {"optimizer": "sgd", "lr": 1e-2},
-    {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
-    {"optimizer": "nesterov", "lr": 1e-2, "momentum": 0.9},
-    {"optimizer": "adagrad", "lr": 1e-2},
-    {"optimizer": "adadelta", "lr": 1.0},
-    {"optimizer": "rmsprop", "lr": 1e-2},
-    {"optimizer": "adam", "lr": 1e-3},
-    {"optimizer": "adamw", "lr": 1e-3},
-]
+# Tuning searches the learning rate, so each optimizer starts from torch's defaults.
+_ALL_NINE = [{"optimizer": name} for name in REGISTRY]
 _SHORT_TRAIN = {"steps": 2_000, "batch_size": 64, "log_every": 10, "diag_every": 100, "eval_every": 100}
 
 PRESETS |= {
