@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field([], description="origins allowed by CORS; none by default")
     session_cookie_secure: bool = Field(False, description="mark the session cookie Secure (HTTPS)")
     max_body_bytes: int = Field(1_000_000, ge=1, description="largest request body (413 above)")
-    max_runs_per_job: int = Field(1000, ge=1,
+    max_runs_per_job: int = Field(2000, ge=1,
                                   description="runs of one job (arms x seeds, times a study's grid)")
     max_steps_per_run: int = Field(1_000_000, ge=1, description="train.steps of one job")
     max_params_per_net: int = Field(2_000_000, ge=1, description="parameters of one net")

@@ -20,8 +20,8 @@ from engine.studies.bias_variance import arm_decomposition
 from engine.studies.fitting import fitting_flags, time_to_target
 from engine.studies.statistics import (
     final_metric_table,
-    min_attainable_p,
     pairwise_tests,
+    power_warning,
     rank_arms,
     spearman,
 )
@@ -46,10 +46,8 @@ def _groups(runs: Runs, metric: str, key: str = "label") -> dict[str, dict[int, 
 def _compare(runs: Runs, metric: str) -> dict[str, Any]:
     groups = _groups(runs, metric)
     pairs = pairwise_tests(groups, metric.endswith("accuracy"), ALPHA)
-    n_min = min((len(g) for g in groups.values()), default=0)
-    warnings = [] if not pairs or min_attainable_p(n_min) < ALPHA else [
-        f"with {n_min} paired runs no test can reach p < {ALPHA} (smallest possible p is "
-        f"{min_attainable_p(n_min):.4g}); add seeds"]
+    warning = power_warning(min((len(g) for g in groups.values()), default=0), len(pairs), ALPHA)
+    warnings = [warning] if warning else []
     return {"metric": metric, "alpha": ALPHA, "table": final_metric_table(groups), "pairs": pairs,
             "ranking": rank_arms(groups, pairs, metric.endswith("accuracy")), "warnings": warnings}
 

@@ -160,6 +160,16 @@ def min_attainable_p(n: int) -> float:
     return min(1.0, 2.0 / 2.0**n)
 
 
+def power_warning(n: int, n_pairs: int, alpha: float) -> str | None:
+    """Why no difference can come out significant, if so: with n pairs the smallest p is
+    2 / 2^n, and Holm multiplies the smallest of ``n_pairs`` p-values by n_pairs."""
+    if not n_pairs or n_pairs * min_attainable_p(n) < alpha:
+        return None
+    return (f"with {n} paired runs and {n_pairs} comparisons, no Holm-corrected test can reach "
+            f"p < {alpha} (the smallest possible is {min(1.0, n_pairs * min_attainable_p(n)):.4g}); "
+            "add seeds")
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values (step-down, made monotone, capped at 1).
 
@@ -284,10 +294,9 @@ def compare_arms(results: dict[int, Any], metric: str = "final_test_loss", alpha
         "table": final_metric_table(groups, n_boot=n_boot, seed=seed),
         "pairs": pairs, "ranking": rank_arms(groups, pairs, higher), "warnings": [],
     }
-    n_min = min(len(g) for g in groups.values())
-    if pairs and min_attainable_p(n_min) >= alpha:
-        out["warnings"].append(f"with {n_min} seeds no paired test can reach p < {alpha} "
-                               f"(smallest possible p is {min_attainable_p(n_min):.4g}); add seeds")
+    warning = power_warning(min(len(g) for g in groups.values()), len(pairs), alpha)
+    if warning:
+        out["warnings"].append(warning)
     if curve_metric:
         out["curves"] = {}
         for label in groups:

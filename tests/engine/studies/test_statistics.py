@@ -108,5 +108,5 @@ def test_compare_arms_warns_when_seeds_cannot_reach_alpha():
     _fake(results, "A", [1.0, 2.0, 3.0], 0)
     _fake(results, "B", [2.0, 3.0, 4.0], 3)
     out = compare_arms(results, curve_metric=None)
-    assert "no paired test can reach" in out["warnings"][0]
+    assert "no Holm-corrected test can reach" in out["warnings"][0]
     assert not out["pairs"][0]["significant"]
