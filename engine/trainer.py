@@ -354,9 +354,6 @@ class Cohort:
         return [self._summary(k, {f"{s}_{m}": v[k] for s, res in full.items() for m, v in res.items()})
                 | extras[k] for k in range(self.K)]
 
-    def summary(self, k: int) -> dict[str, object]:
-        return self.summaries()[k]
-
     def _summary(self, k: int, get: dict[str, float]) -> dict[str, object]:
         diverged = self.stopped[k] == "diverged"
         steps = self.stop_step[k] if self.stopped[k] else self.step

@@ -4,6 +4,7 @@ validation curves, computed with the engine's numpy-only statistics (no torch he
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.metrics.service import Series, load_series
+from engine.studies.fitting import time_to_target as first_reach
 from engine.studies.statistics import compare_arms, final_metric_table
 from models.tables import Job, Run
 
@@ -55,22 +57,21 @@ def _groups(results: dict[int, RunResult], key: str) -> dict[str, dict[int, floa
     return out
 
 
+def default_target(spec_target: float | None, summaries: Iterable[dict[str, Any]]) -> float | None:
+    """The validation loss that time to target counts to: the spec's, or else the highest best
+    validation loss of any run, a level every run reaches (so it says who gets there first)."""
+    bests = [float(s["best_val_loss"]) for s in summaries if s.get("best_val_loss") is not None]
+    return spec_target if spec_target is not None else (max(bests) if bests else None)
+
+
 def _first_reach(series: Series | None, target: float) -> int | None:
-    if series is None:
-        return None
-    steps, values = series
-    hit = np.flatnonzero(np.isfinite(values) & (values <= target))
-    return int(steps[hit[0]]) if len(hit) else None
+    return None if series is None else first_reach(series, target, 0)["steps"]
 
 
 def time_to_target(results: dict[int, RunResult], val: dict[int, dict[str, Series]],
                    spec_target: float | None) -> tuple[float | None, dict[str, dict[str, Any]]]:
-    """Steps until validation loss first reaches the target. Without a target in the spec,
-    the target is the highest best validation loss of any run: a level every run reaches,
-    so the column says which optimizer gets there first."""
-    bests = [float(r.summary["best_val_loss"]) for r in results.values()
-             if r.summary.get("best_val_loss") is not None]
-    target = spec_target if spec_target is not None else (max(bests) if bests else None)
+    """Steps until validation loss first reaches the target (``default_target``)."""
+    target = default_target(spec_target, (r.summary for r in results.values()))
     out: dict[str, dict[str, Any]] = {}
     for r in results.values():
         cell = out.setdefault(r.label, {"steps": [], "n_runs": 0})

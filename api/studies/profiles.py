@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.metrics.service import load_series
-from api.studies.views import fitting
+from api.studies.views import fitting_target
 from engine.spec import ComparisonSpec
-from engine.studies.fitting import performance_profile
+from engine.studies.fitting import performance_profile, time_to_target
 from models.tables import Job, Run
 
 TAUS = [1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]
@@ -27,10 +27,13 @@ def job_costs(session: Session, job: Job, measure: str) -> dict[str, float | Non
         select(*cols).where(Run.job_id == job.id, Run.summary.is_not(None)).order_by(Run.index))]
     curves = load_series(session, job.id, [r["index"] for r in runs],
                          ["train_loss", "val_loss", "wall_time"], 0)
+    target = fitting_target(spec, runs)
     per_arm: dict[str, list[float | None]] = {}
-    for row in fitting(spec, runs, curves):
-        cost = (row.get("time_to_target") or {}).get(measure)
-        per_arm.setdefault(row["label"], []).append(cost)
+    for r in runs:  # time to target only: the fitting flags are not needed here
+        val = curves.get(r["index"], {}).get("val_loss")
+        cost = None if target is None or val is None else time_to_target(
+            val, target, r["batch_size"], curves[r["index"]].get("wall_time"))[measure]
+        per_arm.setdefault(r["label"], []).append(cost)
     out: dict[str, float | None] = {}
     for label, costs in per_arm.items():
         reached = [c for c in costs if c is not None]

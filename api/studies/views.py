@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from api.metrics.service import Series
-from api.reports.results import pairing_key
+from api.reports.results import default_target, pairing_key
 from engine.design import grid_points
 from engine.spec import ComparisonSpec
 from engine.studies.bias_variance import arm_decomposition
@@ -53,9 +53,7 @@ def _compare(runs: Runs, metric: str) -> dict[str, Any]:
 
 
 def fitting_target(spec: ComparisonSpec, runs: Runs) -> float | None:
-    """The validation loss that time to target counts to: the spec's, else the worst run's best."""
-    bests = [r["summary"]["best_val_loss"] for r in runs if r["summary"].get("best_val_loss") is not None]
-    return spec.train.target_loss or (max(bests) if bests else None)
+    return default_target(spec.train.target_loss, (r["summary"] for r in runs))
 
 
 def fitting(spec: ComparisonSpec, runs: Runs, curves: Curves) -> list[dict[str, Any]]:
