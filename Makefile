@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-engine bench-tuning bench-studies bench-study-service bench-service migrate worker api
+.PHONY: install run test lint bench bench-coverage bench-engine bench-tuning bench-studies bench-study-service bench-service migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 bench-engine: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# Coverage of the 95% intervals over 3, 5 and 10 seeds, by simulation (about a minute).
+bench-coverage: $(STAMP)
+	$(BIN)/python bench/coverage.py
 
 # The fair-tuning study at the issue's size (9 optimizers x 20 lrs x 5 seeds, then 45 test
 # runs) through shards and worker processes; `bench/tuning.py --quick` for a smoke run.
@@ -65,4 +69,4 @@ bench-study-service: $(STAMP)
 bench-studies: $(STAMP)
 	$(BIN)/python bench/studies.py
 
-bench: bench-engine bench-tuning bench-study-service bench-studies bench-service
+bench: bench-coverage bench-engine bench-tuning bench-study-service bench-studies bench-service

@@ -1,4 +1,4 @@
-"""Arm-level curves for the reports: each seed smoothed, then mean and bootstrap band over seeds."""
+"""Arm-level curves for the reports: each seed smoothed, then mean and Student-t band over seeds."""
 
 from __future__ import annotations
 
@@ -37,4 +37,4 @@ def arm_bands(data: dict[int, dict[str, Series]], labels: dict[int, str], metric
         if metric in curves and len(curves[metric][0]):
             steps, values = curves[metric]
             per_arm.setdefault(labels[run], []).append(_thin(steps, smooth(values, window)))
-    return {label: mean_band(curves, n_boot=500) for label, curves in per_arm.items()}
+    return {label: mean_band(curves) for label, curves in per_arm.items()}

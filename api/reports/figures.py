@@ -1,5 +1,5 @@
 """The report figure with matplotlib (Agg): train and validation loss per arm, mean over seeds
-with a 95% bootstrap band, and the results table underneath."""
+with a 95% Student-t band, and the results table underneath."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
     for a in results["arms"]:
         t = a["time_to_target"]
         reach = f"{t['mean_step']:.0f} ({t['n_reached']}/{t['n_runs']})" if t["mean_step"] else "not reached"
-        rows.append([a["arm"], str(a["rank"]), _fmt(a["final_val"]), _fmt(a["best_val"]), _fmt(a["gap"]),
-                     reach, str(a["n_diverged"])])
+        rows.append([a["arm"], f"{a['rank']} ({a['group']})", _fmt(a["final_val"]), _fmt(a["best_val"]),
+                     _fmt(a["gap"]), reach, str(a["n_diverged"])])
     return rows
 
 
-TABLE_HEAD = ["arm", "rank", "final val loss [95% CI]", "best val loss", "generalization gap",
+TABLE_HEAD = ["arm", "rank (group)", "final val loss [95% CI]", "best val loss", "generalization gap",
               "steps to target", "diverged"]
 
 

@@ -31,8 +31,9 @@ def render(job: dict[str, Any], results: dict[str, Any], svg: bytes) -> str:
 <p class="muted">job {escape(job['id'])} · {escape(job['status'])} · {results['n_finished']} of
 {results['n_runs']} runs finished · preset {escape(str(job.get('preset') or '-'))}</p>
 {figure}
-<h2>Results (mean over seeds, 95% bootstrap CI)</h2>
+<h2>Results (mean over seeds, {escape(results['ci_description'])})</h2>
 {_table(TABLE_HEAD, table_rows(results))}
+<p class="muted">{escape(results['rank_rule'])}.</p>
 <p class="muted">Steps to target: first step whose validation loss is at most
 {'-' if target is None else f'{target:.4g}'} (runs reaching it of all runs).</p>
 <h2>Pairwise differences in final validation loss</h2><ul>{notes or '<li>one arm only</li>'}</ul>

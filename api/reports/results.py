@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.metrics.service import Series, load_series
 from engine.studies.fitting import time_to_target as first_reach
-from engine.studies.statistics import compare_arms, final_metric_table
+from engine.studies.statistics import RANK_RULE, ci_info, compare_arms, final_metric_table
 from models.tables import Job, Run
 
 
@@ -90,20 +90,24 @@ def job_results(session: Session, job: Job) -> dict[str, Any]:
     results = finished_runs(session, job.id, reported_stage(job))
     base = {"job_id": job.id, "status": job.status, "n_finished": len(results), "n_runs": job.n_runs}
     if not results:
-        return base | {"arms": [], "pairs": [], "warnings": [], "target": None, "ranking": []}
+        return base | {"arms": [], "pairs": [], "warnings": [], "target": None, "ranking": [],
+                       "rank_rule": RANK_RULE} | ci_info()
     stats = compare_arms(results, metric="final_val_loss", curve_metric=None)
     best = {row["arm"]: row for row in final_metric_table(_groups(results, "best_val_loss"))}
     gap = {row["arm"]: row for row in final_metric_table(_groups(results, "generalization_gap"))}
     val = load_series(session, job.id, list(results), ["val_loss"], 0)
     spec_target = ((job.spec or {}).get("train") or {}).get("target_loss")
     target, reach = time_to_target(results, val, spec_target)
-    ranks = {row["arm"]: row["rank"] for row in stats["ranking"]}
+    ranking = {row["arm"]: row for row in stats["ranking"]}
     arms = [{"arm": row["arm"], "n_seeds": row["n_seeds"], "n_diverged": row["n_diverged"],
-             "rank": ranks.get(row["arm"]), "final_val": _ci(row), "best_val": _ci(best[row["arm"]]),
+             "rank": ranking[row["arm"]]["rank"], "group": ranking[row["arm"]]["group"],
+             "final_val": _ci(row), "best_val": _ci(best[row["arm"]]),
              "gap": _ci(gap[row["arm"]]), "time_to_target": reach[row["arm"]]}
             for row in stats["table"]]
+    arms.sort(key=lambda a: a["rank"])  # stable: equal ranks keep the spec's arm order
     return base | {"arms": arms, "pairs": stats["pairs"], "warnings": stats["warnings"],
-                   "target": target, "ranking": stats["ranking"], "alpha": stats["alpha"]}
+                   "target": target, "ranking": stats["ranking"], "alpha": stats["alpha"],
+                   "rank_rule": stats["rank_rule"]} | ci_info()
 
 
 def _ci(row: dict[str, Any]) -> dict[str, Any]:

@@ -18,13 +18,7 @@ from engine.design import grid_points
 from engine.spec import ComparisonSpec
 from engine.studies.bias_variance import arm_decomposition
 from engine.studies.fitting import fitting_flags, time_to_target
-from engine.studies.statistics import (
-    final_metric_table,
-    pairwise_tests,
-    power_warning,
-    rank_arms,
-    spearman,
-)
+from engine.studies.statistics import compare_groups, final_metric_table, spearman
 
 Runs = list[dict[str, Any]]
 ALPHA = 0.05  # family-wise level of the Holm-corrected pairwise tests
@@ -44,12 +38,7 @@ def _groups(runs: Runs, metric: str, key: str = "label") -> dict[str, dict[int, 
 
 
 def _compare(runs: Runs, metric: str) -> dict[str, Any]:
-    groups = _groups(runs, metric)
-    pairs = pairwise_tests(groups, metric.endswith("accuracy"), ALPHA)
-    warning = power_warning(min((len(g) for g in groups.values()), default=0), len(pairs), ALPHA)
-    warnings = [warning] if warning else []
-    return {"metric": metric, "alpha": ALPHA, "table": final_metric_table(groups), "pairs": pairs,
-            "ranking": rank_arms(groups, pairs, metric.endswith("accuracy")), "warnings": warnings}
+    return compare_groups(_groups(runs, metric), metric, ALPHA)
 
 
 def fitting_target(spec: ComparisonSpec, runs: Runs) -> float | None:

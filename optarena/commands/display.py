@@ -41,14 +41,16 @@ def _ci(cell: dict[str, Any]) -> str:
 
 
 def results_table(res: dict[str, Any]) -> Table:
-    table = Table(title=f"results: {res['n_finished']} of {res['n_runs']} runs (mean, 95% CI)")
-    for col in ("arm", "rank", "final val loss", "best val loss", "gap", "steps to target", "diverged"):
+    table = Table(title=f"results: {res['n_finished']} of {res['n_runs']} runs "
+                        f"(mean, {res.get('ci_description', '95% CI')})", caption=res.get("rank_rule"))
+    for col in ("arm", "rank (group)", "final val loss", "best val loss", "gap", "steps to target",
+                "diverged"):
         table.add_column(col)
     for a in res["arms"]:
         t = a["time_to_target"]
         reach = f"{t['mean_step']:.0f} ({t['n_reached']}/{t['n_runs']})" if t["mean_step"] else "-"
-        table.add_row(a["arm"], str(a["rank"]), _ci(a["final_val"]), _ci(a["best_val"]), _ci(a["gap"]),
-                      reach, f"{a['n_diverged']}/{a['n_seeds']}")
+        table.add_row(a["arm"], f"{a['rank']} ({a.get('group', '?')})", _ci(a["final_val"]),
+                      _ci(a["best_val"]), _ci(a["gap"]), reach, f"{a['n_diverged']}/{a['n_seeds']}")
     return table
 
 

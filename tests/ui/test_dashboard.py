@@ -50,6 +50,9 @@ def test_submit_watch_live_and_read_results(service: Running, browser: Browser) 
                            timeout=30_000)
     arms = page.locator("#results-table tbody tr td:first-child").all_inner_texts()
     assert sorted(a.strip() for a in arms) == ["Adam", "Momentum", "SGD"]
+    ranks = page.locator("#results-table tbody tr td:nth-child(2)").all_inner_texts()
+    assert [r.split()[0] for r in ranks] == ["1", "2", "3"]  # ranked by mean; letters say what is tied
+    assert "Student-t" in page.inner_text("#results") and "letter" in page.inner_text("#rank-rule")
     assert page.locator("[data-metric='val_loss']").count() == 1
     shot(page, "dashboard-final.png")
     assert outside == [], outside  # plotly.js and everything else came from the API

@@ -15,7 +15,7 @@ export function armOrder(names) {
   return order;
 }
 
-// Asymmetric error bars from {mean, ci_low, ci_high} cells (bootstrap CIs are not symmetric).
+// Error bars from {mean, ci_low, ci_high} cells, drawn as two halves so any interval method fits.
 export function ciBars(cells, colour) {
   const up = cells.map((c) => (c && isNum(c.mean) && isNum(c.ci_high) ? c.ci_high - c.mean : null));
   const down = cells.map((c) => (c && isNum(c.mean) && isNum(c.ci_low) ? c.mean - c.ci_low : null));

@@ -1,7 +1,7 @@
 // Cross-validation (fold scores) and bias-variance (decomposition, bagging) study views.
 import { armCell, colour, isNum, layout } from "./study_plot.js";
 import { ALPHA } from "./study_tuning.js";
-import { num, pairsTable } from "./table.js";
+import { esc, num, pairsTable, rankText } from "./table.js";
 
 // Arms sit at x = 0, 1, 2, ... so that two marks can stand side by side at one arm.
 function armAxis(names) {
@@ -27,12 +27,13 @@ export function crossValidation(study) {
               marker: { symbol: "line-ew-open", size: 26, color: arms.map((_, i) => colour(i)), line: { width: 3 } } });
   const chart = { key: "folds", data, layout: layout(`Validation loss on each of ${k} folds`,
     { title: "", more: armAxis(arms.map((a) => a.arm)) }, { title: "final validation loss (held-out fold)" }) };
-  const rank = Object.fromEntries((study.paired?.ranking || []).map((r) => [r.arm, r.rank]));
+  const rank = Object.fromEntries((study.paired?.ranking || []).map((r) => [r.arm, r]));
   const rows = arms.map((a, i) => `<tr>${armCell(i, a.arm)}<td>${num(a.mean)} <span class="muted">± ${num(a.std)}</span></td>
-      <td>${isNum(a.ci_low) ? `[${num(a.ci_low)}, ${num(a.ci_high)}]` : "–"}</td><td>${rank[a.arm] ?? "–"}</td>
+      <td>${isNum(a.ci_low) ? `[${num(a.ci_low)}, ${num(a.ci_high)}]` : "–"}</td><td>${rankText(rank[a.arm])}</td>
       <td class="wrap">${a.fold_val_loss.map(num).join(" · ")}</td><td>${num(a.test_loss_mean)}</td><td>${a.n_diverged}</td></tr>`);
-  const html = `<table id="cv-table"><thead><tr><th>arm</th><th>mean ± std</th><th>95% CI</th><th>rank</th>
+  const html = `<table id="cv-table"><thead><tr><th>arm</th><th>mean ± std</th><th>95% CI</th><th>rank (group)</th>
       <th>fold scores</th><th>test loss (mean over folds)</th><th>diverged</th></tr></thead><tbody>${rows.join("")}</tbody></table>
+    ${study.paired ? `<p class="muted">${esc(study.paired.ci_description)} · ${esc(study.paired.rank_rule)}.</p>` : ""}
     ${pairsTable(study.paired?.pairs, ALPHA, "Paired over folds: differences in validation loss")}`;
   return { charts: [chart], html };
 }

@@ -1,6 +1,6 @@
 // Tuning (learning-rate sensitivity) and batch-size (sharpness) study views.
 import { armCell, armOrder, ciBars, colour, isNum, layout, mean, pointText } from "./study_plot.js";
-import { ci, esc, num, pairsTable } from "./table.js";
+import { ci, esc, num, pairsTable, rankText } from "./table.js";
 
 const STATS = new Set(["mean", "ci_low", "ci_high", "n_seeds", "n_diverged"]);
 export const ALPHA = 0.05;  // the engine's pairwise_tests default; /study does not repeat it
@@ -59,13 +59,14 @@ function tuningTable(study) {
     const r = rank[arm.arm];
     return `<tr>${armCell(i, arm.arm)}<td>${arm.chosen ? esc(pointText(arm.chosen, keys)) : `<span class="muted">not yet</span>`}</td>
       <td>${at ? ci(at) : "–"}</td><td>${table[arm.arm] ? ci(table[arm.arm]) : `<span class="muted">pending</span>`}</td>
-      <td>${r ? r.rank : "–"}</td><td>${r && r.significantly_better_than.length ? esc(r.significantly_better_than.join(", ")) : "–"}</td></tr>`;
+      <td>${rankText(r)}</td><td>${r && r.significantly_better_than.length ? esc(r.significantly_better_than.join(", ")) : "–"}</td></tr>`;
   });
   return `<p class="muted">Chosen on validation loss only, over seeds ${study.tuning_seeds.join(", ")}; each arm's
       chosen point was then re-trained from fresh seeds ${study.test_seeds.join(", ")} and scored on the test split.</p>
     <table id="tuning-table"><thead><tr><th>arm</th><th>chosen point</th><th>validation loss there</th>
-      <th>test loss, fresh seeds</th><th>rank</th><th>significantly better than</th></tr></thead>
+      <th>test loss, fresh seeds</th><th>rank (group)</th><th>significantly better than</th></tr></thead>
       <tbody>${rows.join("")}</tbody></table>
+    ${test ? `<p class="muted">${esc(test.ci_description)} · ${esc(test.rank_rule)}.</p>` : ""}
     ${(test?.warnings || []).map((w) => `<p class="muted">⚠ ${esc(w)}</p>`).join("")}
     ${pairsTable(test?.pairs, ALPHA, "Pairwise differences in test loss (fresh seeds)")}`;
 }

@@ -10,6 +10,9 @@ export function ci(cell) {
   return `${num(cell.mean)} <span class="muted">[${num(cell.ci_low)}, ${num(cell.ci_high)}]</span>`;
 }
 
+// A rank with its letter group: arms sharing a letter are not significantly different.
+export const rankText = (r) => (r ? `${r.rank} <span class="group">${esc(r.group ?? "")}</span>` : "–");
+
 function reach(t) {
   if (t.mean_step === null) return `<span class="muted">not reached</span>`;
   return `${Math.round(t.mean_step)} <span class="muted">(${t.n_reached}/${t.n_runs})</span>`;
@@ -22,14 +25,15 @@ export function renderResults(el, results, armIndex) {
   }
   const rows = results.arms.map((a) => `<tr>
       <td><span class="swatch" style="background:${COLOURS[(armIndex[a.arm] ?? 0) % COLOURS.length]}"></span>${esc(a.arm)}</td>
-      <td>${a.rank}</td><td>${ci(a.final_val)}</td><td>${ci(a.best_val)}</td><td>${ci(a.gap)}</td>
+      <td>${rankText(a)}</td><td>${ci(a.final_val)}</td><td>${ci(a.best_val)}</td><td>${ci(a.gap)}</td>
       <td>${reach(a.time_to_target)}</td><td>${a.n_diverged ? `<b>${a.n_diverged}</b>` : 0} / ${a.n_seeds}</td></tr>`);
   const target = results.target === null ? "–" : num(results.target);
   el.innerHTML = `<h2>Results <span class="muted">${results.n_finished} of ${results.n_runs} runs finished ·
-      mean over seeds with 95% bootstrap CI</span></h2>
-    <table id="results-table"><thead><tr><th>arm</th><th>rank</th><th>final val loss</th><th>best val loss</th>
+      mean over seeds with ${esc(results.ci_description)}</span></h2>
+    <table id="results-table"><thead><tr><th>arm</th><th>rank (group)</th><th>final val loss</th><th>best val loss</th>
       <th>generalization gap</th><th>steps to val loss ≤ ${target}</th><th>diverged</th></tr></thead>
       <tbody>${rows.join("")}</tbody></table>
+    <p class="muted" id="rank-rule">${esc(results.rank_rule)}.</p>
     ${pairsTable(results.pairs, results.alpha, "Pairwise differences in final validation loss")}
     ${results.warnings.map((w) => `<p class="muted">⚠ ${esc(w)}</p>`).join("")}`;
 }
