@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-coverage bench-engine bench-tuning bench-studies bench-study-service bench-service migrate worker api
+.PHONY: install run test lint bench bench-coverage bench-seed-wave bench-engine bench-tuning bench-studies bench-study-service bench-service migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 bench-engine: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# The notes' experiment from seeds 0-4: the README's per-seed table.
+bench-seed-wave: $(STAMP)
+	$(BIN)/python bench/seed_wave.py
 
 # Coverage of the 95% intervals over 3, 5 and 10 seeds, by simulation (about a minute).
 bench-coverage: $(STAMP)
@@ -69,4 +73,4 @@ bench-study-service: $(STAMP)
 bench-studies: $(STAMP)
 	$(BIN)/python bench/studies.py
 
-bench: bench-coverage bench-engine bench-tuning bench-study-service bench-studies bench-service
+bench: bench-coverage bench-seed-wave bench-engine bench-tuning bench-study-service bench-studies bench-service

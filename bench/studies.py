@@ -52,7 +52,8 @@ def findings(name: str, spec: Any, runs: list[dict[str, Any]], curves: dict) -> 
     kind = spec.study.kind
     if kind == "batch_size":
         view = views.batch_size(spec, runs)
-        return {"verdict": view["verdict"], "rows": [
+        return {"verdict": view["verdict"], "sharpness_vs_test_loss": view["sharpness_vs_test_loss"],
+                "sharpness_vs_gap": view["sharpness_vs_gap"], "rows": [
             {"batch_size": r["batch_size"], "test_loss": r["final_test_loss"]["mean"],
              "gap": r["generalization_gap"]["mean"], "top_eig": r["top_hessian_eigenvalue"]["mean"],
              "loss_increase": r["loss_increase_mean"]["mean"]} for r in view["rows"]]}
