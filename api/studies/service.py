@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from api.metrics.service import load_series
 from api.studies import views
 from engine.spec import ComparisonSpec
+from engine.studies.fitting import RULE as FITTING_RULE
 from models.tables import Job, Run
 
 
@@ -36,7 +37,8 @@ def study_view(session: Session, job: Job) -> dict[str, Any]:
                          else ["train_loss", "val_loss", "wall_time"], 0)
     if kind == "trajectories":
         return base | views.trajectories(spec, done, curves)
-    out = base | {"fitting": views.fitting(spec, done, curves), "target": views.fitting_target(spec, done)}
+    out = base | {"fitting": views.fitting(spec, done, curves), "fitting_rule": FITTING_RULE,
+                  "target": views.fitting_target(spec, done)}
     if kind == "tuning":
         out |= views.tuning(spec, done, job.study_state or {})
     elif kind == "batch_size":

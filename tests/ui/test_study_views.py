@@ -148,6 +148,7 @@ def test_a_plain_comparison_shows_its_fitting_flags_only(page: Page, jobs: Jobs)
     page.wait_for_function(f"{FITTED} === {job['n_runs']}", timeout=60_000)
     assert page.locator("#study").is_hidden()
     assert {r[3] for r in rows(page, "fitting-table")} <= STATUSES
+    assert "one noisy evaluation never flags a run" in page.inner_text("#fitting-rule")  # the footnote
 
 
 def test_a_study_spec_submits_from_the_form(service: Running, page: Page) -> None:

@@ -123,5 +123,6 @@ function renderFitting(fit, study) {
       <th class="reasons">reasons</th><th>steps to target</th><th>examples</th><th>seconds</th></tr></thead>
       <tbody>${body.join("")}</tbody></table>
     <p class="muted">Target: the job's <code>target_loss</code> on validation loss or, without one, the worst run's best
-      validation loss (a level every run reaches).</p>`;
+      validation loss (a level every run reaches).</p>
+    ${study.fitting_rule ? `<p class="muted" id="fitting-rule">${esc(study.fitting_rule)}</p>` : ""}`;
 }
