@@ -1,98 +1,219 @@
-"""The plain sequential path: one nn.Module and one torch.optim optimizer per run.
+"""The independent reference: every run as its own nn.Module and torch.optim optimizer.
 
-This is how the reference notebook trains (a Python loop over runs inside the loop
-over steps). It shares only the data, the initial weights and the batch streams with
-the vectorized trainer, so agreement between the two is a real check of the latter.
-It is also the baseline of ``bench/engine.py``.
+This is how a notebook trains: a Python loop over runs inside the loop over steps. It
+takes from the engine only what a comparison must hold fixed: the data (``load_task``),
+each seed's flat initial weights (``initial_weights``, loaded with
+``nn.utils.vector_to_parameters``), the batch indices (``BatchStream``) and the spec.
+Everything else is built here from torch's public pieces, written from the documented
+meaning of the spec's fields rather than from the engine's code:
 
-Net options with a deterministic meaning (norms, the CNN) and the deterministic
-regularizers (``l2``, ``label_smoothing``) are supported here, written the way a
-notebook would write them (nn.BatchNorm1d, F.cross_entropy(label_smoothing=...), a
-penalty term added to the loss). Options that draw random numbers have no reference
-twin and are refused; their tests check effects and fairness instead.
+- the net, layer by layer (nn.Linear, nn.Tanh, nn.BatchNorm1d, nn.Conv2d, ...);
+- the loss (F.mse_loss, F.cross_entropy with its own label_smoothing);
+- the optimizer: the torch.optim class with torch's defaults plus the arm's hyperparameters;
+- the learning-rate schedule, clipping (nn.utils.clip_grad_norm_), the L2 penalty (a term
+  added to the loss).
+
+So agreement with the vectorized trainer checks the trainer's nets, norms, losses, update
+rules and schedules against torch itself. It is also the baseline of ``bench/engine.py``.
+Options that draw random numbers (dropout, noise, mixup, augmentation) and studies that
+train on other rows than the training split (folds, bootstrap resamples) have no
+reference twin and are refused; their tests check effects and fairness instead.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.batches import BatchStream
-from engine.nets import build_module, initial_weights
-from engine.optimizers import make_torch_optimizer
+from engine.nets import initial_weights
 from engine.runner import effective_batch_size, load_task
-from engine.spec import ComparisonSpec, Regularization
-from engine.trainer import loss_per_run
+from engine.spec import ArmBase, ComparisonSpec, NetSpec, Regularization, Schedule
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
+
+# Optimizer name -> torch.optim class and the arguments its name fixes (engine/registry.py).
+_OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, bool]]] = {
+    "gd": (torch.optim.SGD, {}),  # full batch: the batch stream gives it the whole split
+    "sgd": (torch.optim.SGD, {}),
+    "momentum": (torch.optim.SGD, {}),
+    "nesterov": (torch.optim.SGD, {"nesterov": True}),
+    "adagrad": (torch.optim.Adagrad, {}),
+    "adadelta": (torch.optim.Adadelta, {}),
+    "rmsprop": (torch.optim.RMSprop, {}),
+    "adam": (torch.optim.Adam, {}),
+    "adamw": (torch.optim.AdamW, {}),
+}
+
+
+def build_net(net: NetSpec, in_dim: int, out_dim: int,
+              image_shape: tuple[int, int, int] | None = None) -> nn.Sequential:
+    """The net as a notebook writes it.
+
+    MLP: [Linear -> norm -> activation] per hidden width, then a Linear. CNN: the flat
+    input rows viewed as images, [Conv2d 3x3 -> norm -> activation] per channel count,
+    a 2x2 max pool, flatten, then the MLP part without norms. ``parameters()`` then runs
+    weight, bias, norm weight, norm bias, layer by layer: the order of ``initial_weights``.
+    """
+    act = _ACTIVATIONS[net.activation]
+    layers: list[nn.Module] = []
+    if net.kind == "cnn":
+        assert image_shape is not None, "a CNN needs an image task"
+        c, h, w = image_shape
+        layers.append(nn.Unflatten(1, image_shape))
+        for width in net.channels:
+            layers += [nn.Conv2d(c, width, 3, padding=1), *_norm(net, width, conv=True), act()]
+            c = width
+        layers += [nn.MaxPool2d(2), nn.Flatten()]
+        in_dim = c * (h // 2) * (w // 2)
+    dims = [in_dim, *net.hidden]
+    for i, o in zip(dims[:-1], dims[1:], strict=True):
+        norm = _norm(net, o, conv=False) if net.kind == "mlp" else []
+        layers += [nn.Linear(i, o), *norm, act()]
+    layers.append(nn.Linear(dims[-1], out_dim))
+    return nn.Sequential(*layers)
+
+
+def _norm(net: NetSpec, width: int, conv: bool) -> list[nn.Module]:
+    """The normalization after a hidden layer, with torch's defaults (eps 1e-5, momentum 0.1)."""
+    if net.norm == "none":
+        return []
+    if net.norm == "batch":
+        return [nn.BatchNorm2d(width) if conv else nn.BatchNorm1d(width)]
+    if net.norm == "instance":
+        return [nn.InstanceNorm2d(width, affine=True)]
+    if net.norm == "layer" and not conv:
+        return [nn.LayerNorm(width)]
+    # 'layer' on a feature map normalizes over (C, H, W) with a per-channel affine: one group.
+    return [nn.GroupNorm(1 if net.norm == "layer" else net.groups, width)]
+
+
+def make_optimizer(arm: ArmBase, params) -> torch.optim.Optimizer:
+    """The arm's torch.optim optimizer: torch's defaults, overridden by the arm's values."""
+    hp = arm.hyperparams()
+    if "beta1" in hp:
+        hp["betas"] = (hp.pop("beta1"), hp.pop("beta2"))
+    cls, fixed = _OPTIMIZERS[arm.optimizer]  # type: ignore[attr-defined]
+    return cls(params, **hp, **fixed)
+
+
+def lr_factor(schedule: Schedule, step: int, total: int) -> float:
+    """The learning-rate multiplier for the update at 0-based ``step`` of ``total``.
+
+    Warmup ramps linearly up to 1 over its steps (1/w, 2/w, ..., 1); the decay then runs
+    over the remaining steps, with ``progress`` going from 0 towards 1: cosine and linear
+    fall from 1 to ``min_factor``, 'exponential' from 1 to ``gamma``, 'step' multiplies by
+    ``gamma`` every ``step_size`` steps."""
+    warm = schedule.warmup_steps
+    if step < warm:
+        return (step + 1) / warm
+    after = step - warm
+    progress = after / max(1, total - warm)
+    floor = schedule.min_factor
+    if schedule.kind == "cosine":
+        return floor + (1 - floor) * (1 + math.cos(math.pi * progress)) / 2
+    if schedule.kind == "linear":
+        return floor + (1 - floor) * (1 - progress)
+    if schedule.kind == "exponential":
+        return schedule.gamma ** progress
+    if schedule.kind == "step":
+        return schedule.gamma ** (after // schedule.step_size)
+    return 1.0
+
+
+@dataclass
+class _Run:
+    arm: ArmBase
+    model: nn.Sequential
+    optimizer: torch.optim.Optimizer
+    stream: BatchStream
+    total: int  # steps this run trains (an examples budget gives small batches more)
+    curve: list[float] = field(default_factory=list)
 
 
 class SequentialRuns:
     """Every run of a spec as its own nn.Module and torch.optim optimizer."""
 
     def __init__(self, spec: ComparisonSpec, device: torch.device | None = None):
+        _check_supported(spec)
         self.spec = spec
-        self.reg = _deterministic(spec.regularization)
+        self.reg = spec.regularization or Regularization()
         self.device = device or torch.device("cpu")
         dtype = getattr(torch, spec.train.dtype)
         self.data = data = load_task(spec, self.device)
         n_train = data.train.x.shape[0]
-        self.runs, self.models, self.optims, self.streams = spec.runs(), [], [], []
+        self.runs = spec.runs()
+        self.models: list[nn.Sequential] = []
+        self._runs: list[_Run] = []
         for r in self.runs:
             arm = spec.arms[r.arm]
-            shape = (spec.net, data.in_dim, data.out_dim)
-            model = build_module(*shape, data.image_shape).to(self.device, dtype)
-            w0 = initial_weights(*shape, r.seed, data.image_shape).to(self.device, dtype)
-            nn.utils.vector_to_parameters(w0, model.parameters())
+            model = build_net(spec.net, data.in_dim, data.out_dim, data.image_shape).to(self.device, dtype)
+            w0 = initial_weights(spec.net, data.in_dim, data.out_dim, r.seed, data.image_shape)
+            nn.utils.vector_to_parameters(w0.to(self.device, dtype), model.parameters())
+            batch = effective_batch_size(spec, r)
             self.models.append(model)
-            self.optims.append(make_torch_optimizer(arm.optimizer, model.parameters(), arm.hyperparams()))
-            self.streams.append(BatchStream(r.seed, effective_batch_size(spec, r), n_train))
-        self.curves: dict[int, list[float]] = {r.index: [] for r in self.runs}
+            self._runs.append(_Run(arm, model, make_optimizer(arm, model.parameters()),
+                                   BatchStream(r.seed, batch, n_train), spec.steps_for(batch, n_train)))
+        # Train loss per step, by run index; each list fills as its run trains.
+        self.curves = {r.index: run.curve for r, run in zip(self.runs, self._runs, strict=True)}
+
+    @property
+    def steps(self) -> int:
+        """Steps until every run has finished."""
+        return max(run.total for run in self._runs)
 
     def step(self, step: int) -> None:
-        """One step of every run, one after another, as the notebook does."""
-        data, total = self.data, self.spec.train.steps
-        for r, model, opt, stream in zip(self.runs, self.models, self.optims, self.streams, strict=True):
-            arm = self.spec.arms[r.arm]
-            for group in opt.param_groups:
-                group["lr"] = arm.lr * arm.schedule.factor(step, total)
-            e, j = divmod(step, stream.steps_per_epoch)
-            idx = stream.epoch(e)[j].to(self.device) if not stream.full else slice(None)
-            x, y = data.train.x[idx], data.train.y[idx]
-            loss, objective = self._loss(model, x, y)
-            opt.zero_grad()
-            objective.backward()
-            if arm.clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), arm.clip_grad_norm)
-            opt.step()
-            self.curves[r.index].append(loss.item())
+        """One step of every run still training, one run after another, as the notebook does."""
+        for run in self._runs:
+            if step < run.total:
+                self._step(run, step)
 
-    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logged loss, minimized objective): the objective adds the L2 penalty on weights."""
-        out = model(x)
-        if self.reg.label_smoothing:
-            loss = F.cross_entropy(out, y, label_smoothing=self.reg.label_smoothing)
-        else:
-            loss = loss_per_run(self.data.kind, out.unsqueeze(0), y.unsqueeze(0))[0]
-        if not self.reg.l2:
-            return loss, loss
-        weights = [p for p in model.parameters() if p.dim() > 1]  # Linear and Conv2d weights
-        return loss, loss + 0.5 * self.reg.l2 * sum(w.square().sum() for w in weights)
+    def _step(self, run: _Run, step: int) -> None:
+        arm, stream = run.arm, run.stream
+        for group in run.optimizer.param_groups:
+            group["lr"] = arm.lr * lr_factor(arm.schedule, step, run.total)  # type: ignore[attr-defined]
+        epoch, j = divmod(step, stream.steps_per_epoch)
+        idx = slice(None) if stream.full else stream.epoch(epoch)[j].to(self.device)
+        loss = self._loss(run.model(self.data.train.x[idx]), self.data.train.y[idx])
+        objective = loss
+        if self.reg.l2:
+            weights = [p for p in run.model.parameters() if p.dim() > 1]  # Linear and Conv2d weights
+            objective = loss + 0.5 * self.reg.l2 * sum(w.square().sum() for w in weights)
+        run.optimizer.zero_grad()
+        objective.backward()
+        if arm.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(run.model.parameters(), arm.clip_grad_norm)
+        run.optimizer.step()
+        run.curve.append(loss.item())  # the logged loss leaves out the L2 penalty
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.data.kind == "regression":
+            return F.mse_loss(out, y)
+        return F.cross_entropy(out, y, label_smoothing=self.reg.label_smoothing)
 
 
-def _deterministic(reg: Regularization | None) -> Regularization:
-    reg = reg or Regularization()
+def _check_supported(spec: ComparisonSpec) -> None:
+    """Refuse what has no deterministic twin here, naming it."""
+    reg = spec.regularization or Regularization()
     random = reg.model_copy(update={"l2": 0.0, "label_smoothing": 0.0})
     if random.active():
         raise ValueError("the sequential reference supports only l2 and label_smoothing; options that "
                          f"draw random numbers have no reference twin: "
                          f"{random.model_dump(exclude_defaults=True)}")
-    return reg
+    if spec.variants() != [None]:
+        raise ValueError(f"the sequential reference trains on the training split only; a "
+                         f"{spec.study.kind} study trains on other rows")  # type: ignore[union-attr]
 
 
 def train_sequential(spec: ComparisonSpec, steps: int | None = None,
                      device: torch.device | None = None) -> dict[int, list[float]]:
     """Train every run one after another at each step; returns train loss per step."""
     runs = SequentialRuns(spec, device)
-    for step in range(steps or spec.train.steps):
+    for step in range(steps or runs.steps):
         runs.step(step)
     return runs.curves
