@@ -28,7 +28,7 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-TABLE_HEAD = ["arm", "rank (group)", "final val loss [95% CI]", "best val loss", "generalization gap",
+TABLE_HEAD = ["arm", "rank (group)", "final val loss [95% t-interval]", "best val loss", "generalization gap",
               "steps to target", "diverged"]
 
 

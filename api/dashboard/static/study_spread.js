@@ -31,7 +31,7 @@ export function crossValidation(study) {
   const rows = arms.map((a, i) => `<tr>${armCell(i, a.arm)}<td>${num(a.mean)} <span class="muted">± ${num(a.std)}</span></td>
       <td>${isNum(a.ci_low) ? `[${num(a.ci_low)}, ${num(a.ci_high)}]` : "–"}</td><td>${rankText(rank[a.arm])}</td>
       <td class="wrap">${a.fold_val_loss.map(num).join(" · ")}</td><td>${num(a.test_loss_mean)}</td><td>${a.n_diverged}</td></tr>`);
-  const html = `<table id="cv-table"><thead><tr><th>arm</th><th>mean ± std</th><th>95% CI</th><th>rank (group)</th>
+  const html = `<table id="cv-table"><thead><tr><th>arm</th><th>mean ± std</th><th>95% Student-t CI</th><th>rank (group)</th>
       <th>fold scores</th><th>test loss (mean over folds)</th><th>diverged</th></tr></thead><tbody>${rows.join("")}</tbody></table>
     ${study.paired ? `<p class="muted">${esc(study.paired.ci_description)} · ${esc(study.paired.rank_rule)}.</p>` : ""}
     ${pairsTable(study.paired?.pairs, ALPHA, "Paired over folds: differences in validation loss")}`;

@@ -44,7 +44,7 @@ export function tuning(study) {
   if (diverged.length) data.push({ ...marks("all seeds diverged", diverged, "x-thin-open", 11, { width: 2.5 }), yaxis: "y2" });
   const what = study.select_on === "best_val_loss" ? "best" : "final";
   const chart = { key: "tuning", data, layout: layout(`Validation loss (${what}) vs learning rate`,
-    { title: "learning rate", type: "log" }, { title: `mean over ${study.tuning_seeds.length} seeds · 95% CI`, type: "log" },
+    { title: "learning rate", type: "log" }, { title: `mean over ${study.tuning_seeds.length} seeds · 95% Student-t CI`, type: "log" },
     { yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true } }) };
   return { charts: [chart], html: tuningTable(study) };
 }
@@ -91,10 +91,10 @@ export function batchSize(study) {
   }
   const charts = [
     { key: "sharpness", data: sharp, layout: layout("Test loss vs sharpness",
-      { title: "top Hessian eigenvalue (log)", type: "log" }, { title: "final test loss · 95% CI" }) },
+      { title: "top Hessian eigenvalue (log)", type: "log" }, { title: "final test loss · 95% Student-t CI" }) },
     { key: "batch-size", data: byBs, layout: layout("Test loss vs batch size",
       { title: "batch size (log)", type: "log", more: { tickvals: sizes, ticktext: sizes.map(String) } },
-      { title: "final test loss · 95% CI" }) },
+      { title: "final test loss · 95% Student-t CI" }) },
   ];
   return { charts, html: batchSizeText(study, order) };
 }
