@@ -88,7 +88,9 @@ def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     table = {row["arm"]: row for row in (study.get("test") or {}).get("table", [])}
     chosen = {a["arm"]: {"lr": (a.get("chosen") or {}).get("lr"),
-                         "test_loss": (table.get(a["arm"]) or {}).get("mean")} for a in study.get("arms", [])}
+                         "test_loss": (table.get(a["arm"]) or {}).get("mean"),  # over the finite runs
+                         "n_diverged": (table.get(a["arm"]) or {}).get("n_diverged")}
+              for a in study.get("arms", [])}
     print(json.dumps({"status": job["status"], "runs": job["n_runs"], "workers": args.workers,
                       "shard_size": args.shard_size, "shard_examples": args.shard_examples,
                       "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2), "stages": stages,
