@@ -1,4 +1,4 @@
-"""A small CNN for the image task, stacked over K runs, and its nn.Module twin.
+"""A small CNN for the image task, stacked over K runs.
 
 Architecture: for each entry of ``spec.channels`` a 3x3 conv (padding 1) -> norm ->
 activation; then a 2x2 max pool, flatten, and the dense ``hidden`` layers of the MLP.
@@ -16,10 +16,9 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from engine.nets import Layout, Param, StackedMLP
-from engine.norms import conv_norm, norm_module
+from engine.norms import conv_norm
 from engine.spec import NetSpec
 
 
@@ -38,20 +37,6 @@ def trunk_out_dim(spec: NetSpec, image_shape: tuple[int, int, int]) -> int:
     """Features after the conv trunk's 2x2 max pool."""
     _, h, w = image_shape
     return spec.channels[-1] * (h // 2) * (w // 2)
-
-
-def conv_modules(spec: NetSpec, image_shape: tuple[int, int, int],
-                 activation: type[nn.Module]) -> list[nn.Module]:
-    """The trunk as modules, taking flat rows (B, C*H*W) like the stacked net does."""
-    mods: list[nn.Module] = [nn.Unflatten(1, image_shape)]
-    c_in = image_shape[0]
-    for c in spec.channels:
-        mods.append(nn.Conv2d(c_in, c, 3, padding=1))
-        if spec.norm != "none":
-            mods.append(norm_module(spec.norm, c, spec.groups, conv=True))
-        mods.append(activation())
-        c_in = c
-    return mods + [nn.MaxPool2d(2), nn.Flatten()]
 
 
 class StackedCNN(StackedMLP):

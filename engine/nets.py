@@ -1,13 +1,11 @@
-"""Nets: an MLP (or a small CNN, engine/cnn.py) that exists in two equivalent forms.
+"""Nets: an MLP (or a small CNN, engine/cnn.py) stacked for a cohort.
 
-- ``build_module``: a plain ``nn.Sequential`` (the reference path, and what a user
-  would write in a notebook).
-- ``StackedMLP``: K copies of the same architecture whose parameters are rows of one
-  (K, n_params) matrix, evaluated with batched matmuls in one forward pass.
-
-Both read and write the same flat layout (``nn.Module.parameters()`` order: weight
-(out, in), bias, then a norm's weight and bias, layer by layer), so weights move between
-them exactly. ``param_layout`` is that layout; everything else derives from it.
+``StackedMLP``: K copies of the same architecture whose parameters are rows of one
+(K, n_params) matrix, evaluated with batched matmuls in one forward pass. Each row uses the
+flat layout of the same net written as an ``nn.Sequential`` (``nn.Module.parameters()``
+order: weight (out, in), bias, then a norm's weight and bias, layer by layer), so weights
+move between the two exactly (engine/reference.py builds that ``nn.Sequential``).
+``param_layout`` is that layout; everything else derives from it.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.norms import dense_norm, new_stats, norm_module
+from engine.norms import dense_norm, new_stats
 from engine.spec import NetSpec
 
 # tanh is torch's own on every device and dtype. A 2*sigmoid(2x) - 1 form ran ~2.5% faster per
@@ -28,7 +26,6 @@ from engine.spec import NetSpec
 # scales each weight's step by its own gradient, carried that into a 9x larger float32 error
 # than torch's own against the float64 reference (tests/engine/test_agreement.py).
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu, "sigmoid": torch.sigmoid}
-_MODULES = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
 
 
 @dataclass(frozen=True)
@@ -77,30 +74,6 @@ def param_layout(spec: NetSpec, in_dim: int, out_dim: int,
 def n_params(spec: NetSpec, in_dim: int, out_dim: int,
              image_shape: tuple[int, int, int] | None = None) -> int:
     return sum(p.numel for layer in param_layout(spec, in_dim, out_dim, image_shape) for p in layer)
-
-
-def dense_modules(spec: NetSpec, in_dim: int, out_dim: int, norm: bool) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    sizes = layer_sizes(spec, in_dim, out_dim)
-    for k, (i, o) in enumerate(sizes):
-        layers.append(nn.Linear(i, o))
-        if k < len(sizes) - 1:
-            if norm:
-                layers.append(norm_module(spec.norm, o, spec.groups, conv=False))
-            layers.append(_MODULES[spec.activation]())
-    return layers
-
-
-def build_module(spec: NetSpec, in_dim: int, out_dim: int,
-                 image_shape: tuple[int, int, int] | None = None) -> nn.Sequential:
-    """The net layer by layer, as the reference notebook builds it."""
-    if spec.kind == "cnn":
-        from engine.cnn import conv_modules, trunk_out_dim
-
-        assert image_shape is not None, "a CNN needs an image task"
-        head = dense_modules(spec, trunk_out_dim(spec, image_shape), out_dim, norm=False)
-        return nn.Sequential(*conv_modules(spec, image_shape, _MODULES[spec.activation]), *head)
-    return nn.Sequential(*dense_modules(spec, in_dim, out_dim, norm=spec.norm != "none"))
 
 
 def _init_weight(w: torch.Tensor, init: str, g: torch.Generator) -> None:

@@ -1,4 +1,4 @@
-"""Normalization layers for stacked runs, and their nn.Module equivalents.
+"""Normalization layers for stacked runs (engine/reference.py writes their nn.Module twins).
 
 Two layouts occur in a stacked net:
 - dense: h (K, B, H), affine parameters (K, 1, H);
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 EPS = 1e-5
 MOMENTUM = 0.1  # torch's default for the running statistics
@@ -60,13 +59,3 @@ def new_stats(K: int, width: int, device: torch.device, dtype: torch.dtype) -> l
             torch.ones(K, width, device=device, dtype=dtype)]
 
 
-def norm_module(kind: str, width: int, groups: int, conv: bool) -> nn.Module:
-    """The nn.Module that computes what dense_norm / conv_norm compute for one run."""
-    if kind == "batch":
-        return (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width, eps=EPS, momentum=MOMENTUM)
-    if kind == "instance":
-        return nn.InstanceNorm2d(width, eps=EPS, affine=True)
-    if kind == "layer":
-        # On a feature map, layer norm over (C, H, W) with per-channel affine is GroupNorm(1, C).
-        return nn.GroupNorm(1, width, eps=EPS) if conv else nn.LayerNorm(width, eps=EPS)
-    return nn.GroupNorm(groups, width, eps=EPS)

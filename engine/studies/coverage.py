@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.studies.statistics import LEVEL, _bootstrap, interval
+from engine.studies.statistics import LEVEL, interval
 
 # name -> (draw n values, true mean): a symmetric case and a skewed one (losses are skewed)
 DISTRIBUTIONS = {
@@ -33,8 +33,6 @@ def _percentile(v: np.ndarray, level: float, seed: int) -> tuple[float, float]:
 def _method(name: str):
     if name == "percentile":
         return _percentile
-    if name == "bca":  # the library's BCa, resampled 2,000 times like every interval it reports
-        return lambda v, level, seed: _bootstrap((v,), lambda x, axis: np.mean(x, axis=axis), level, seed)
     return lambda v, level, seed: interval(v, level, name, seed)
 
 

@@ -68,11 +68,12 @@ def interval(values: Sequence[float], level: float = LEVEL, method: str = "stude
         h = _t_halfwidth(float(v.std(ddof=1)), len(v), level)
         return float(v.mean() - h), float(v.mean() + h)
     if method == "bca":
-        return _bootstrap((v,), lambda x, axis: np.mean(x, axis=axis), level, seed)
+        return bootstrap_interval((v,), lambda x, axis: np.mean(x, axis=axis), level, seed)
     raise ValueError(f"unknown interval method {method!r}; known: {sorted(CI_METHODS)}")
 
 
-def _bootstrap(data: tuple[np.ndarray, ...], statistic: Any, level: float, seed: int) -> tuple[float, float]:
+def bootstrap_interval(data: tuple[np.ndarray, ...], statistic: Any, level: float,
+                       seed: int) -> tuple[float, float]:
     """BCa through scipy; where BCa is undefined (every resample gives the same value, so its
     acceleration divides by zero), the percentile interval, which is then that one value."""
     kw = {"n_resamples": N_BOOT, "confidence_level": level, "vectorized": True, "rng": seed}
@@ -179,7 +180,7 @@ def probability_of_improvement(a: Sequence[float], b: Sequence[float], level: fl
     estimate = float(_p_improvement(sa, sb))
     if min(len(sa), len(sb)) < 2:
         return {"estimate": estimate, "low": None, "high": None}
-    lo, hi = _bootstrap((sa, sb), _p_improvement, level, seed)
+    lo, hi = bootstrap_interval((sa, sb), _p_improvement, level, seed)
     return {"estimate": estimate, "low": lo, "high": hi}
 
 
