@@ -8,10 +8,10 @@ from functools import lru_cache
 from celery import Celery
 from sqlalchemy import update
 
+from core.queueing import CPU_QUEUE, PLAN_JOB, PUBLISH_RETRY, celery_config
+from core.settings import Settings
 from models.db import session_factory
 from models.tables import Job, utcnow
-from optarena.queueing import CPU_QUEUE, PLAN_JOB, PUBLISH_RETRY, celery_config
-from optarena.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from api.security.replies import SESSION_COOKIE, UNAUTHORIZED
+from core.settings import Settings, get_settings
 from models.apikeys import Principal
 from models.db import session_factory
 from models.tables import Job
-from optarena.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
@@ -42,7 +42,6 @@ def current_owner(principal: Annotated[Principal, Depends(current_principal)]) -
     return principal.owner
 
 
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
 OwnerDep = Annotated[str, Depends(current_owner)]
 
 

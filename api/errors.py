@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
+from core.submission import KeyReused, Refused, TooManyActive
+
 _HINTS = {
     "json_invalid": "the body is not valid JSON; check quotes, commas and brackets",
     "missing": "this field is required",
@@ -52,6 +54,18 @@ async def _on_spec_invalid(_request: Request, exc: SpecInvalid) -> JSONResponse:
     return JSONResponse({"detail": present(exc.errors)}, status_code=422)
 
 
+async def _on_refused(_request: Request, exc: Refused) -> JSONResponse:
+    return await _on_spec_invalid(_request, validation_error(exc.errors))
+
+
+async def _on_key_reused(_request: Request, exc: KeyReused) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+async def _on_too_many_active(_request: Request, exc: TooManyActive) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _on_database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
     """A lost connection (the database restarting) is the client's cue to retry, not a bug:
     503, and the pool's pre-ping reconnects by itself once it is back."""
@@ -70,4 +84,7 @@ def _is_connection_error(exc: DBAPIError) -> bool:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)  # type: ignore[arg-type]
     app.add_exception_handler(SpecInvalid, _on_spec_invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(Refused, _on_refused)  # type: ignore[arg-type]
+    app.add_exception_handler(KeyReused, _on_key_reused)  # type: ignore[arg-type]
+    app.add_exception_handler(TooManyActive, _on_too_many_active)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _on_database_error)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from api.security.startup import refuse_open_local_keys
 from api.session.endpoints import router as session_router
 from api.studies.endpoints import profiles_router
 from api.studies.endpoints import router as studies_router
-from optarena.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 DESCRIPTION = """Compare neural-network optimizers fairly: submit a comparison job, workers train every
 arm on the same data, batches and initial weights, and the metrics come back as JSON

@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from engine.design import plan_cohorts  # noqa: E402
 from engine.presets import preset  # noqa: E402
 from engine.reference import SequentialRuns  # noqa: E402
-from engine.runner import Collector, make_cohort, plan_cohorts  # noqa: E402
+from engine.runner import Collector, make_cohort  # noqa: E402
 
 
 def _spec(steps: int, log_every: int, device: str):

@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.main import create_app  # noqa: E402
-from engine.events import MetricChunk, Progress  # noqa: E402
+from core.requests import parse_request  # noqa: E402
+from core.settings import Settings, get_settings  # noqa: E402
+from core.submission import create_job  # noqa: E402
+from engine.events import MetricPoints, Progress  # noqa: E402
 from models.db import session_factory  # noqa: E402
 from models.tables import TERMINAL, Shard  # noqa: E402
-from optarena.settings import Settings, get_settings  # noqa: E402
-from optarena.submission import create_job, parse_request  # noqa: E402
 from worker.buffer import EventBuffer  # noqa: E402
 from worker.persist import consolidate, write_batch  # noqa: E402
 
@@ -49,8 +50,8 @@ def engine_like_events(runs: int, steps: int, every: int):  # noqa: ANN201 - a g
     rng = np.random.default_rng(0)
     for end in range(every, steps + 1, every):
         window = list(range(end - every + 1, end + 1))
-        events = [MetricChunk(r, m, window, rng.random(every).tolist()) for r in range(runs) for m in TRAIN]
-        events += [MetricChunk(r, m, [end], [float(rng.random())]) for r in range(runs) for m in EVAL]
+        events = [MetricPoints(r, m, window, rng.random(every).tolist()) for r in range(runs) for m in TRAIN]
+        events += [MetricPoints(r, m, [end], [float(rng.random())]) for r in range(runs) for m in EVAL]
         yield events + [Progress(list(range(runs)), end, steps)]
 
 

@@ -95,7 +95,7 @@ def _train_shard(task: tuple[dict[str, Any], int, dict[int, dict[str, float]] | 
 # -- driver --------------------------------------------------------------------------------
 
 def _cost(st: design.Stage, shard: list[int], n_train: int) -> float:
-    from engine.runner import effective_batch_size
+    from engine.design import effective_batch_size
 
     plans = st.spec.runs()
     bs = effective_batch_size(st.spec, plans[shard[0]])
@@ -105,7 +105,7 @@ def _cost(st: design.Stage, shard: list[int], n_train: int) -> float:
 def run_stage(pool: Any, spec: ComparisonSpec, index: int, chosen: dict[int, dict[str, float]] | None,
               shard_size: int, shard_examples: int | None = DEFAULT_SHARD_EXAMPLES
               ) -> tuple[design.Stage, dict[int, tuple], float, int]:
-    from engine.runner import plan_cohorts
+    from engine.design import plan_cohorts
 
     st = design.stage(spec, index, chosen)
     n_train = spec.task.split_sizes()[0]
@@ -164,7 +164,7 @@ def main() -> None:
     total = time.perf_counter() - t_start
 
     n_train = spec.task.split_sizes()[0]
-    from engine.runner import effective_batch_size
+    from engine.design import effective_batch_size
 
     def run_steps(st: design.Stage) -> int:  # planned steps: a diverged row is still stepped
         return sum(st.spec.steps_for(effective_batch_size(st.spec, r), n_train) for r in st.spec.runs())

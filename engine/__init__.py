@@ -6,7 +6,7 @@ API can validate specs without the training stack; the rest loads on first use.
 
 from typing import Any
 
-_LAZY = {"compare": "engine.runner", "plan_cohorts": "engine.runner", "train_runs": "engine.runner",
+_LAZY = {"compare": "engine.runner", "plan_cohorts": "engine.design", "train_runs": "engine.runner",
          "preset": "engine.presets", "PRESETS": "engine.presets", "ComparisonSpec": "engine.spec"}
 
 

@@ -1,7 +1,8 @@
 """A small CNN for the image task, stacked over K runs.
 
 Architecture: for each entry of ``spec.channels`` a 3x3 conv (padding 1) -> norm ->
-activation; then a 2x2 max pool, flatten, and the dense ``hidden`` layers of the MLP.
+activation; then a 2x2 max pool, flatten, and the dense ``hidden`` layers of the MLP. Its
+parameter layout (conv layers first) is engine/layout.py's.
 
 Stacking: the K runs' feature maps travel as one (B, K*C, H, W) tensor and every conv is
 a grouped convolution with groups=K, so run k's output channels see only run k's input
@@ -17,26 +18,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from engine.nets import Layout, Param, StackedMLP
+from engine.mlp import StackedMLP
+from engine.net_spec import NetSpec
 from engine.norms import conv_norm
-from engine.spec import NetSpec
-
-
-def conv_layout(spec: NetSpec, image_shape: tuple[int, int, int]) -> Layout:
-    layers, c_in = [], image_shape[0]
-    for c in spec.channels:
-        layer = [Param((c, c_in, 3, 3), (c, c_in, 3, 3), "weight"), Param((c,), (c,), "bias")]
-        if spec.norm != "none":
-            layer += [Param((c,), (c,), "norm_weight"), Param((c,), (c,), "norm_bias")]
-        layers.append(layer)
-        c_in = c
-    return layers
-
-
-def trunk_out_dim(spec: NetSpec, image_shape: tuple[int, int, int]) -> int:
-    """Features after the conv trunk's 2x2 max pool."""
-    _, h, w = image_shape
-    return spec.channels[-1] * (h // 2) * (w // 2)
 
 
 class StackedCNN(StackedMLP):

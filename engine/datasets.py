@@ -40,7 +40,7 @@ class DatasetInvalid(ValueError):
 
 
 @dataclass
-class Parsed:
+class ParsedCSV:
     kind: str  # "regression" | "classification"
     target: str
     feature_names: list[str]
@@ -77,7 +77,7 @@ def _fail(loc: list[Any], msg: str, kind: str = "value_error") -> DatasetInvalid
 
 
 def parse_csv(data: bytes, target: str, kind: Kind = "auto", *, max_rows: int = 200_000,
-              max_columns: int = 1_000, max_bytes: int | None = None) -> Parsed:
+              max_columns: int = 1_000, max_bytes: int | None = None) -> ParsedCSV:
     """Read a comma-separated file with a header row; ``target`` names the column to predict.
 
     ``kind='auto'`` takes a target for classes when it holds any non-numeric label, or only
@@ -93,8 +93,8 @@ def parse_csv(data: bytes, target: str, kind: Kind = "auto", *, max_rows: int = 
         raise _fail(["file", "header"], f"only the target column {target!r}; add at least one feature column")
     x = _features(table, features)
     y, kind_, classes = _target(table, t, kind)
-    return Parsed(kind_, target, [table.header[c] for c in features], classes, x, y,
-                  hashlib.sha256(data).hexdigest())
+    return ParsedCSV(kind_, target, [table.header[c] for c in features], classes, x, y,
+                     hashlib.sha256(data).hexdigest())
 
 
 def _decode(data: bytes) -> str:

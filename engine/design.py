@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from engine.spec import ArmBase, ComparisonSpec
+from engine.spec import ArmBase, ComparisonSpec, RunPlan
 
 LABEL_MAX = 64
 
@@ -142,7 +142,7 @@ def max_steps(spec: ComparisonSpec, n_train: int) -> int:
     """The most steps any run of the job takes (an examples budget gives small batches more).
 
     Mirrors the trainer: batch sizes are resolved against the rows a run trains on (a
-    fold's under cross-validation, runner.effective_batch_size), and so is the budget."""
+    fold's under cross-validation, effective_batch_size), and so is the budget."""
     st = stage(spec, 0).spec
     rows = run_train_size(spec, n_train)
     return max(st.steps_for(min(st.batch_size_of(a) or rows, rows), rows) for a in st.arms)
@@ -173,3 +173,30 @@ def choose(spec: ComparisonSpec, rows: list[tuple[int, dict[str, Any], dict[str,
         if best is None or mean < best["_score"]:
             out[user_arm] = point | {"_score": mean}
     return {a: {k: v for k, v in p.items() if k != "_score"} for a, p in out.items()}
+
+
+def effective_batch_size(spec: ComparisonSpec, run: RunPlan) -> int:
+    """The batch size a run trains with, against the rows it trains on (a cross-validation
+    fold trains on train + validation minus its fold, not on the training split)."""
+    n_train = run_train_size(spec, spec.task.split_sizes()[0])
+    return n_train if run.batch_size <= 0 else min(run.batch_size, n_train)
+
+
+def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None,
+                 max_examples: int | None = None) -> list[list[int]]:
+    """Run indices grouped by batch size (runs of a group train stacked), in chunks of at
+    most ``max_runs`` runs and, with ``max_examples``, at most that many examples per step
+    (always at least one run). Full-batch groups thus split into small shards: a stack of
+    (K, n, width) activations that outgrows the caches is slower per run than several
+    small ones, and small shards spread over the workers. Arm-major order keeps each arm's
+    runs in contiguous rows."""
+    groups: dict[int, list[int]] = {}
+    for r in spec.runs():
+        groups.setdefault(effective_batch_size(spec, r), []).append(r.index)
+    out = []
+    for bs, runs in groups.items():
+        size = max_runs or len(runs)
+        if max_examples:
+            size = max(1, min(size, max_examples // bs))
+        out += [runs[i:i + size] for i in range(0, len(runs), size)]
+    return out

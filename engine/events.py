@@ -25,7 +25,7 @@ class RunStarted:
 
 
 @dataclass
-class MetricChunk:
+class MetricPoints:
     """Consecutive points of one metric of one run (steps ascending, 1-based)."""
 
     run: int
@@ -51,7 +51,7 @@ class RunFinished:
     type: str = "run_finished"
 
 
-Event = RunStarted | MetricChunk | Progress | RunFinished
+Event = RunStarted | MetricPoints | Progress | RunFinished
 
 
 def to_dict(event: Event) -> dict[str, Any]:

@@ -1,79 +1,21 @@
-"""Nets: an MLP (or a small CNN, engine/cnn.py) stacked for a cohort.
+"""Building a cohort's nets: the stacked net for a spec, and each seed's initial weights.
 
-``StackedMLP``: K copies of the same architecture whose parameters are rows of one
-(K, n_params) matrix, evaluated with batched matmuls in one forward pass. Each row uses the
-flat layout of the same net written as an ``nn.Sequential`` (``nn.Module.parameters()``
-order: weight (out, in), bias, then a norm's weight and bias, layer by layer), so weights
-move between the two exactly (engine/reference.py builds that ``nn.Sequential``).
-``param_layout`` is that layout; everything else derives from it.
+``make_net`` picks the stacked form (engine/mlp.py, or engine/cnn.py for kind 'cnn');
+``initial_weights`` draws one seed's flat weights in the layout of engine/layout.py, which
+is also ``nn.Module.parameters()`` order, so engine/reference.py loads the same values.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from engine.norms import dense_norm, new_stats
-from engine.spec import NetSpec
-
-# tanh is torch's own on every device and dtype. A 2*sigmoid(2x) - 1 form ran ~2.5% faster per
-# float32 CPU step, but it is accurate only absolutely (tanh(1e-10) gave 0), and RMSprop, which
-# scales each weight's step by its own gradient, carried that into a 9x larger float32 error
-# than torch's own against the float64 reference (tests/engine/test_agreement.py).
-ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu, "sigmoid": torch.sigmoid}
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter tensor: its nn.Module shape, its per-run shape in the stacked view, its role."""
-
-    shape: tuple[int, ...]
-    view: tuple[int, ...]
-    role: str  # "weight" (initialized by spec.init, L2-penalized) | "bias" | "norm_weight" | "norm_bias"
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
-
-
-Layout = list[list[Param]]  # parameters layer by layer, in nn.Module.parameters() order
-
-
-def layer_sizes(spec: NetSpec, in_dim: int, out_dim: int) -> list[tuple[int, int]]:
-    dims = [in_dim, *spec.hidden, out_dim]
-    return list(zip(dims[:-1], dims[1:], strict=True))
-
-
-def dense_layout(spec: NetSpec, in_dim: int, out_dim: int, norm: bool) -> Layout:
-    sizes = layer_sizes(spec, in_dim, out_dim)
-    layers = []
-    for k, (i, o) in enumerate(sizes):
-        layer = [Param((o, i), (o, i), "weight"), Param((o,), (1, o), "bias")]
-        if norm and k < len(sizes) - 1:
-            layer += [Param((o,), (1, o), "norm_weight"), Param((o,), (1, o), "norm_bias")]
-        layers.append(layer)
-    return layers
-
-
-def param_layout(spec: NetSpec, in_dim: int, out_dim: int,
-                 image_shape: tuple[int, int, int] | None = None) -> Layout:
-    if spec.kind == "cnn":
-        from engine.cnn import conv_layout, trunk_out_dim
-
-        assert image_shape is not None, "a CNN needs an image task"
-        return conv_layout(spec, image_shape) + dense_layout(spec, trunk_out_dim(spec, image_shape),
-                                                             out_dim, norm=False)
-    return dense_layout(spec, in_dim, out_dim, norm=spec.norm != "none")
-
-
-def n_params(spec: NetSpec, in_dim: int, out_dim: int,
-             image_shape: tuple[int, int, int] | None = None) -> int:
-    return sum(p.numel for layer in param_layout(spec, in_dim, out_dim, image_shape) for p in layer)
+from engine.cnn import StackedCNN
+from engine.layout import param_layout
+from engine.mlp import StackedMLP
+from engine.net_spec import NetSpec
 
 
 def _init_weight(w: torch.Tensor, init: str, g: torch.Generator) -> None:
@@ -109,108 +51,10 @@ def initial_weights(spec: NetSpec, in_dim: int, out_dim: int, seed: int,
     return torch.cat(chunks)
 
 
-class StackedMLP:
-    """K MLPs of one architecture evaluated together; parameters are rows of ``P``.
-
-    Batch-norm running statistics live in ``buffers`` ((K, H) mean, var per normalized
-    layer), set by ``reset_buffers``; evaluation (``train=False``) uses them."""
-
-    def __init__(self, spec: NetSpec, in_dim: int, out_dim: int,
-                 image_shape: tuple[int, int, int] | None = None):
-        self.act = ACTIVATIONS[spec.activation]
-        self.sizes = layer_sizes(spec, in_dim, out_dim)
-        self.layout = param_layout(spec, in_dim, out_dim, image_shape)
-        self.n_params = sum(p.numel for layer in self.layout for p in layer)
-        self.norm, self.groups = spec.norm, spec.groups
-        self.buffers: list[torch.Tensor] = []
-
-    def _stat_widths(self) -> list[int]:
-        """Width of each layer with batch-norm statistics, in order."""
-        if self.norm != "batch":
-            return []
-        return [layer[2].shape[0] for layer in self.layout if len(layer) > 2]
-
-    def reset_buffers(self, K: int, device: torch.device, dtype: torch.dtype) -> None:
-        self.buffers = [t for w in self._stat_widths() for t in new_stats(K, w, device, dtype)]
-
-    def weight_mask(self) -> torch.Tensor:
-        """(D,) float64: 1 on weight matrices and kernels, 0 on biases and norm parameters."""
-        return torch.cat([torch.full((p.numel,), float(p.role == "weight"), dtype=torch.float64)
-                          for layer in self.layout for p in layer])
-
-    def views(self, P: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """Per layer, its parameters as (K, *view) tensors, all views into P.
-
-        Dense layers: W (K, out, in), b (K, 1, out) [, norm weight, norm bias (K, 1, out)]."""
-        K, out, off = P.shape[0], [], 0
-        for layer in self.layout:
-            views = []
-            for p in layer:
-                views.append(P[:, off:off + p.numel].view(K, *p.view))
-                off += p.numel
-            out.append(tuple(views))
-        return out
-
-    def bind(self, P: torch.Tensor, G: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """Per-layer leaf views of P whose .grad are the matching views of G.
-
-        Why: autograd then accumulates each layer's gradient straight into the flat
-        (K, D) buffer G. Differentiating through slices of one big P instead makes
-        autograd build a zero-filled (K, D) tensor per slice every step.
-        """
-        layers = self.views(P)
-        for params, grads in zip(layers, self.views(G), strict=True):
-            for p, g in zip(params, grads, strict=True):
-                p.requires_grad_()
-                p.grad = g
-        return layers
-
-    def forward(self, layers: list[tuple[torch.Tensor, ...]], x: torch.Tensor, *, train: bool = False,
-                hook: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                buffers: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """x: (K, B, in) per-run batches, or (N, in) shared by all runs -> (K, B|N, out).
-
-        ``train`` selects batch statistics (and updates the running ones); ``hook`` is
-        applied after every hidden activation (dropout); ``buffers`` overrides the
-        running statistics (e.g. those of a subset of rows)."""
-        return self.dense(layers, x, train, hook, self.buffers if buffers is None else buffers)
-
-    def dense(self, layers: list[tuple[torch.Tensor, ...]], h: torch.Tensor, train: bool,
-              hook: Callable[[torch.Tensor], torch.Tensor] | None, stats: list[torch.Tensor]) -> torch.Tensor:
-        last, n_norm = len(layers) - 1, 0
-        for k, layer in enumerate(layers):
-            h = _linear(h, layer[0], layer[1])
-            if k < last:
-                if len(layer) > 2:
-                    pair = (stats[2 * n_norm], stats[2 * n_norm + 1]) if stats else None
-                    h = dense_norm(self.norm, h, layer[2], layer[3], pair, train, self.groups)
-                    n_norm += 1
-                h = self.act(h)
-                if hook is not None:
-                    h = hook(h)
-        return h
-
-
 def make_net(spec: NetSpec, in_dim: int, out_dim: int,
              image_shape: tuple[int, int, int] | None = None) -> StackedMLP:
     """The stacked form of ``spec``: a StackedMLP, or a StackedCNN for kind 'cnn'."""
     if spec.kind == "cnn":
-        from engine.cnn import StackedCNN
-
         assert image_shape is not None, "a CNN needs an image task"
         return StackedCNN(spec, in_dim, out_dim, image_shape)
     return StackedMLP(spec, in_dim, out_dim)
-
-
-def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """h (K, B, in) | (B, in) shared; w (K, out, in); b (K, 1, out) -> (K, B, out).
-
-    With a single input feature the batched matmul is an outer product; as a
-    broadcast multiply it runs 5-10x faster on CPU, forward and backward (the wave
-    task's first layer).
-    """
-    if w.shape[2] == 1:
-        return torch.addcmul(b, h, w.transpose(1, 2))
-    wt = w.transpose(1, 2)
-    # baddbmm fuses the bias add; a shared h broadcasts through matmul instead.
-    return torch.baddbmm(b, h, wt) if h.dim() == 3 else torch.matmul(h, wt) + b

@@ -30,9 +30,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.batches import BatchStream
+from engine.design import effective_batch_size
+from engine.net_spec import NetSpec
 from engine.nets import initial_weights
-from engine.runner import effective_batch_size, load_task
-from engine.spec import ArmBase, ComparisonSpec, NetSpec, Regularization, Schedule
+from engine.runner import load_task
+from engine.spec import ArmBase, ComparisonSpec
+from engine.train_spec import Regularization, Schedule
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}

@@ -1,4 +1,4 @@
-"""The catalogue of what a spec can name: optimizers with their hyperparameters, tasks.
+"""The optimizers a spec can name, with their hyperparameters (tasks: engine/task_table.py).
 
 Plain data with no torch import, so the API can validate specs and list the catalogue
 without loading the training stack. ``engine.optimizers`` turns these definitions into
@@ -122,16 +122,6 @@ REGISTRY: dict[str, OptimizerDef] = {
             doc="Adam with decoupled weight decay",
         ),
     )
-}
-
-
-TASKS: dict[str, dict[str, Any]] = {
-    "wave": {"kind": "regression", "in_dim": 1, "out_dim": 1,
-             "description": "y = exp(-x^2) cos(10x) + noise, x ~ U(-3, 3): the reference experiment"},
-    "moons": {"kind": "classification", "in_dim": 2, "out_dim": 2,
-              "description": "two interleaving half circles"},
-    "spirals": {"kind": "classification", "in_dim": 2, "out_dim": 2,
-                "description": "two intertwined spirals"},
 }
 
 

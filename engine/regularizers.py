@@ -34,18 +34,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from engine.augment import box_mask, cutmix_box, cutout, shift_rotate
-from engine.spec import Regularization
-from engine.trainer import loss_per_run
-
-if TYPE_CHECKING:
-    from engine.trainer import Cohort
+from engine.losses import loss_per_run
+from engine.mlp import StackedMLP
+from engine.tasks import TaskData
+from engine.train_spec import Regularization
 
 # Purposes of random draws (the last entry of each generator's seed sequence).
 AUGMENT, CUTOUT, MIX, PAIR, INPUT_NOISE, WEIGHT_NOISE, DROPOUT = 1, 2, 3, 4, 5, 6, 100
@@ -57,16 +55,19 @@ def _pairs(t: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
 
 
 class Regularizers:
-    """The regularization of one cohort; stateless apart from the cohort it serves."""
+    """The regularization of one cohort's K runs; nothing is carried from step to step.
 
-    def __init__(self, reg: Regularization, cohort: Cohort):
-        self.reg, self.cohort = reg, cohort
-        self.kind, self.n_classes = cohort.data.kind, cohort.data.out_dim
-        self.image_shape = cohort.data.image_shape
-        self.seeds = sorted({r.seed for r in cohort.runs})
-        self.run_seed = cohort.stream_of_run  # row k -> index into self.seeds
-        self.batch_size, self.K, self.dtype = cohort.batch_size, cohort.K, cohort.dtype
-        mask = cohort.net.weight_mask().to(cohort.device, cohort.dtype).unsqueeze(0)  # (1, D)
+    ``seeds``: the cohort's distinct seeds, sorted; ``run_seed`` (K,): each row's index
+    into them, on the cohort's device; ``batch_size``: the cohort's resolved batch size."""
+
+    def __init__(self, reg: Regularization, data: TaskData, net: StackedMLP, seeds: list[int],
+                 run_seed: torch.Tensor, batch_size: int, dtype: torch.dtype, device: torch.device):
+        self.reg, self.net = reg, net
+        self.kind, self.n_classes = data.kind, data.out_dim
+        self.image_shape = data.image_shape
+        self.seeds, self.run_seed = seeds, run_seed
+        self.batch_size, self.K, self.dtype = batch_size, len(run_seed), dtype
+        mask = net.weight_mask().to(device, dtype).unsqueeze(0)  # (1, D)
         self.l2 = mask * reg.l2 if reg.l2 else None
         self.weight_noise = mask * reg.weight_noise if reg.weight_noise else None
 
@@ -161,22 +162,23 @@ class Regularizers:
             return -(target * out.log_softmax(-1)).sum(-1).mean(1)
         return loss_per_run(self.kind, out, target)
 
-    def forward_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One regularized forward and backward of every run; gradients land in cohort.G."""
-        c = self.cohort
+    def forward_backward(self, step: int, x: torch.Tensor, y: torch.Tensor, P: torch.Tensor, G: torch.Tensor,
+                         layers: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+        """One regularized forward and backward of every run: weights P (K, D), whose
+        per-layer views ``layers`` (StackedMLP.bind) accumulate their gradients into G."""
         x, target = self.batch(step, x, y)
         clean = None
         if self.weight_noise is not None:
-            noise = self._draw(step, WEIGHT_NOISE, lambda g: g.standard_normal(c.P.shape[1]))
+            noise = self._draw(step, WEIGHT_NOISE, lambda g: g.standard_normal(P.shape[1]))
             with torch.no_grad():
-                clean = c.P.clone()  # restored by copy: P + e - e is not always P in floating point
-                c.P.addcmul_(noise.to(c.dtype), self.weight_noise)
+                clean = P.clone()  # restored by copy: P + e - e is not always P in floating point
+                P.addcmul_(noise.to(self.dtype), self.weight_noise)
         hook = self._dropout(step) if self.reg.dropout else None
-        losses = self.loss(c.net.forward(c.layers, x, train=True, hook=hook), target)
+        losses = self.loss(self.net.forward(layers, x, train=True, hook=hook), target)
         losses.sum().backward()  # d/dw of the loss at the noisy weights = the gradient used
         with torch.no_grad():
             if clean is not None:
-                c.P.copy_(clean)
+                P.copy_(clean)
             if self.l2 is not None:
-                c.G.addcmul_(c.P, self.l2)  # d/dw (l2/2)|w|^2 = l2 * w, weights only
+                G.addcmul_(P, self.l2)  # d/dw (l2/2)|w|^2 = l2 * w, weights only
         return losses

@@ -1,7 +1,7 @@
 """The engine's front door: plan a spec into cohorts and train them.
 
 ``compare(spec)`` trains everything in this process. A service instead calls
-``plan_cohorts`` once, then ``train_runs`` for each cohort wherever it lands.
+``design.plan_cohorts`` once, then ``train_runs`` for each cohort wherever it lands.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
-from engine.events import Event, MetricChunk, RunFinished, RunStarted
-from engine.spec import ComparisonSpec, RunPlan
-from engine.tasks import DatasetLike, TaskData, make_task, split_sizes
+from engine.design import effective_batch_size, plan_cohorts
+from engine.events import Event, MetricPoints, RunFinished, RunStarted
+from engine.spec import ComparisonSpec
+from engine.tasks import DatasetLike, TaskData, make_task
 from engine.trainer import Cohort
 
 
@@ -24,35 +25,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
-
-
-def effective_batch_size(spec: ComparisonSpec, run: RunPlan) -> int:
-    """The batch size a run trains with, against the rows it trains on (a cross-validation
-    fold trains on train + validation minus its fold, not on the training split)."""
-    from engine.design import run_train_size
-
-    n_train = run_train_size(spec, split_sizes(spec.task)[0])
-    return n_train if run.batch_size <= 0 else min(run.batch_size, n_train)
-
-
-def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None,
-                 max_examples: int | None = None) -> list[list[int]]:
-    """Run indices grouped by batch size (runs of a group train stacked), in chunks of at
-    most ``max_runs`` runs and, with ``max_examples``, at most that many examples per step
-    (always at least one run). Full-batch groups thus split into small shards: a stack of
-    (K, n, width) activations that outgrows the caches is slower per run than several
-    small ones, and small shards spread over the workers. Arm-major order keeps each arm's
-    runs in contiguous rows."""
-    groups: dict[int, list[int]] = {}
-    for r in spec.runs():
-        groups.setdefault(effective_batch_size(spec, r), []).append(r.index)
-    out = []
-    for bs, runs in groups.items():
-        size = max_runs or len(runs)
-        if max_examples:
-            size = max(1, min(size, max_examples // bs))
-        out += [runs[i:i + size] for i in range(0, len(runs), size)]
-    return out
 
 
 def load_task(spec: ComparisonSpec, device: torch.device, dataset: DatasetLike | None = None) -> TaskData:
@@ -121,7 +93,7 @@ class Collector:
         if isinstance(ev, RunStarted):
             self.runs[ev.run] = RunResult(ev.run, ev.label, ev.optimizer, ev.seed, ev.batch_size,
                                           ev.init_hash, ev.batch_hash, ev.arm, ev.variant)
-        elif isinstance(ev, MetricChunk):
+        elif isinstance(ev, MetricPoints):
             steps, values = self.runs[ev.run].curves.setdefault(ev.metric, ([], []))
             steps += ev.steps
             values += ev.values

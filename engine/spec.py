@@ -2,58 +2,23 @@
 
 Runs = arms x seeds. Arm models are generated from the optimizer registry, so each
 arm's fields are exactly its optimizer's hyperparameters, and a bad value is reported
-at its own path, e.g. ``arms.1.adam.beta1``.
+at its own path, e.g. ``arms.1.adam.beta1``. The job's parts live beside it: the net in
+engine/net_spec.py, training and regularization in engine/train_spec.py, the study in
+engine/study_spec.py.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    create_model,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
 
+from engine.net_spec import NetSpec
 from engine.registry import REGISTRY, HParam, OptimizerDef
-from engine.study_spec import KNOWN_TRUTH, Study
-
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Schedule(Strict):
-    """Learning-rate multiplier over training; ``lr`` stays the peak value."""
-
-    kind: Literal["constant", "cosine", "step", "exponential", "linear"] = "constant"
-    warmup_steps: int = Field(0, ge=0, description="linear ramp from 0 to lr")
-    step_size: int = Field(1000, ge=1, description="'step': steps between decays")
-    gamma: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="'step'/'exponential' factor")
-    min_factor: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="floor for cosine/linear")
-
-    def factor(self, step: int, total: int) -> float:
-        """Multiplier for the update taken at 0-based ``step``."""
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        t = step - self.warmup_steps
-        span = max(1, total - self.warmup_steps)
-        if self.kind == "cosine":
-            return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * t / span))
-        if self.kind == "linear":
-            return self.min_factor + (1 - self.min_factor) * (1 - t / span)
-        if self.kind == "step":
-            return self.gamma ** (t // self.step_size)
-        if self.kind == "exponential":
-            return self.gamma ** (t / span)
-        return 1.0
+from engine.strict import Strict
+from engine.study_spec import Study
+from engine.task_table import CLASSIFICATION_TASKS, IMAGE_TASKS, KNOWN_TRUTH, TASKS
+from engine.train_spec import Regularization, Schedule, TrainSpec
 
 
 class ArmBase(Strict):
@@ -97,13 +62,8 @@ ARM_MODELS = {name: _arm_model(opt) for name, opt in REGISTRY.items()}
 Arm = Annotated[Union[tuple(ARM_MODELS.values())], Field(discriminator="optimizer")]  # type: ignore[valid-type]  # noqa: UP007
 
 
-IMAGE_TASKS = frozenset({"digits"})
-CLASSIFICATION_TASKS = frozenset({"moons", "spirals", "blobs", "digits"})
-DIGITS_SIZE = 1797  # scikit-learn's bundled 8x8 digits
-
-
 class TaskSpec(Strict):
-    name: Literal["wave", "sines", "moons", "spirals", "blobs", "digits", "dataset"] = "wave"
+    name: Literal[tuple(TASKS)] = "wave"  # type: ignore[valid-type]  # GET /tasks lists them
     dataset: str | None = Field(None, max_length=36,
                                 description="'dataset': the id of an uploaded CSV (POST /datasets)")
     n: int = Field(10_000, ge=20, le=1_000_000,
@@ -131,108 +91,8 @@ class TaskSpec(Strict):
     @property
     def size(self) -> int:
         """Points actually used: a real data set caps ``n`` at its own size."""
-        return min(self.n, DIGITS_SIZE) if self.name == "digits" else self.n
-
-
-class NetSpec(Strict):
-    """An MLP, or for image tasks a small CNN: [conv 3x3 -> norm -> act] per channel count,
-    2x2 max pool, then the dense ``hidden`` layers. ``norm`` goes after every hidden linear
-    layer of an MLP and after every conv of a CNN ('layer' on a CNN normalizes over C, H, W)."""
-
-    kind: Literal["mlp", "cnn"] = "mlp"
-    hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field([64, 64], max_length=16)
-    activation: Literal["tanh", "relu", "gelu", "sigmoid"] = "tanh"
-    init: Literal["kaiming_normal", "xavier_uniform", "torch_default"] = "kaiming_normal"
-    norm: Literal["none", "batch", "layer", "instance", "group"] = "none"
-    groups: int = Field(2, ge=1, le=256, description="'group' norm: groups per normalized layer")
-    channels: list[Annotated[int, Field(ge=1, le=256)]] = Field(
-        [8, 16], min_length=1, max_length=4, description="'cnn': output channels of each 3x3 conv")
-
-    @model_validator(mode="after")
-    def _norm_fits(self) -> NetSpec:
-        if self.norm == "instance" and self.kind != "cnn":
-            raise ValueError("norm 'instance' needs spatial dimensions: use it with kind 'cnn'")
-        if self.norm == "group":
-            widths = self.channels if self.kind == "cnn" else self.hidden
-            bad = [w for w in widths if w % self.groups]
-            if bad:
-                raise ValueError(f"groups={self.groups} must divide every normalized width; it does not "
-                                 f"divide {bad}")
-        return self
-
-
-class Augment(Strict):
-    """Label-preserving image augmentation: a random shift and rotation per example."""
-
-    shift: int = Field(1, ge=0, le=3, description="largest shift in pixels, along each axis")
-    rotate: float = Field(0.0, ge=0, le=45, allow_inf_nan=False, description="largest rotation in degrees")
-
-
-class Regularization(Strict):
-    """Regularizers applied identically to every arm (see engine/regularizers.py for randomness).
-
-    ``l2`` adds (l2/2)·Σw² over the weight matrices and conv kernels (not biases or norm
-    parameters) to the loss: it is in the gradient every optimizer sees, before clipping
-    and before any adaptive scaling, and it is the same for all arms. An arm's own
-    ``weight_decay`` is part of its optimizer instead: coupled (added to the gradient
-    inside the update, so e.g. Adam rescales it) or decoupled for adamw (weights shrunk
-    outside the adaptive step), and it may differ between arms.
-    """
-
-    l2: float = Field(0.0, ge=0, le=10, allow_inf_nan=False, description="L2 penalty coefficient in the loss")
-    dropout: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False,
-                           description="drop probability after every hidden activation")
-    input_noise: float = Field(0.0, ge=0, le=10, allow_inf_nan=False,
-                               description="std of Gaussian noise added to inputs")
-    weight_noise: float = Field(0.0, ge=0, le=1, allow_inf_nan=False,
-                                description="std of Gaussian noise on weights in each training forward pass")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False, description="classification only")
-    mixup: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
-                                description="alpha of Beta(alpha, alpha)")
-    cutmix: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
-                                 description="alpha of Beta(alpha, alpha); image tasks only")
-    cutout: int = Field(0, ge=0, le=8, description="side in pixels of the zeroed square; image tasks only")
-    augment: Augment | None = Field(None, description="image tasks only")
-
-    @model_validator(mode="after")
-    def _one_mix(self) -> Regularization:
-        if self.mixup is not None and self.cutmix is not None:
-            raise ValueError("choose one of mixup and cutmix")
-        return self
-
-    def active(self) -> bool:
-        return self != Regularization()
-
-    def check_task(self, task: str) -> None:
-        """Raise for options that the task cannot take, naming the field."""
-        # An uploaded data set's kind is only known once it is read: it may take label smoothing.
-        if self.label_smoothing and task not in CLASSIFICATION_TASKS | {"dataset"}:
-            raise ValueError(f"label_smoothing needs a classification task; {task!r} is regression")
-        for name in ("cutmix", "cutout", "augment"):
-            if getattr(self, name) and task not in IMAGE_TASKS:
-                raise ValueError(f"{name} needs an image task (digits); {task!r} has none")
-
-
-class EarlyStopping(Strict):
-    patience: int = Field(10, ge=1, description="evaluations without improvement before stopping")
-    min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
-
-
-class TrainSpec(Strict):
-    steps: int = Field(10_000, ge=1, le=10_000_000)
-    examples: int | None = Field(
-        None, ge=1, le=10_000_000_000, description="a budget in examples seen instead of steps: each "
-        "run trains ceil(examples / its batch size) steps, so batch sizes compare at equal data")
-    batch_size: int = Field(64, ge=1)
-    log_every: int = Field(1, ge=1, description="steps between train-loss points")
-    diag_every: int = Field(
-        10, ge=1, description="steps between gradient-norm and update-to-weight-ratio points "
-        "(each costs ~8% of a step, so not every step by default)")
-    eval_every: int = Field(100, ge=1, description="validation and test metrics")
-    early_stopping: EarlyStopping | None = None
-    target_loss: float | None = Field(None, gt=0, allow_inf_nan=False, description="validation loss to reach")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["float32", "float64"] = "float32"
+        fixed = TASKS[self.name].size
+        return self.n if fixed is None else min(self.n, fixed)
 
 
 class ComparisonSpec(Strict):
@@ -260,8 +120,14 @@ class ComparisonSpec(Strict):
     def _regularization_fits_task(cls, v: Regularization | None,
                                   info: ValidationInfo) -> Regularization | None:
         task = info.data.get("task")
-        if v is not None and task is not None:
-            v.check_task(task.name)
+        if v is None or task is None:
+            return v
+        # An uploaded data set's kind is only known once it is read: it may take label smoothing.
+        if v.label_smoothing and task.name not in CLASSIFICATION_TASKS | {"dataset"}:
+            raise ValueError(f"label_smoothing needs a classification task; {task.name!r} is regression")
+        for name in ("cutmix", "cutout", "augment"):
+            if getattr(v, name) and task.name not in IMAGE_TASKS:
+                raise ValueError(f"{name} needs an image task (digits); {task.name!r} has none")
         return v
 
     @field_validator("seeds")

@@ -116,4 +116,3 @@ class TrajectoryStudy(_Strict):
 Study = Annotated[Union[TuningStudy, BatchSizeStudy, CrossValidationStudy,  # noqa: UP007
                         BiasVarianceStudy, TrajectoryStudy], Field(discriminator="kind")]
 
-KNOWN_TRUTH = frozenset({"wave", "sines"})  # regression tasks whose noise-free function is known

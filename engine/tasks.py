@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine.spec import TaskSpec
+from engine.task_table import TASKS
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _sines(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tens
     return x, sines_truth(x) + spec.noise * torch.randn(spec.n, 1, generator=g, dtype=torch.float64)
 
 
-BLOB_CLASSES, BLOB_RADIUS, BLOB_SPREAD = 4, 2.0, 0.6
+BLOB_CLASSES, BLOB_RADIUS, BLOB_SPREAD = TASKS["blobs"].out_dim or 0, 2.0, 0.6
 
 
 def _blob_centers() -> torch.Tensor:
@@ -141,10 +142,10 @@ def _digits(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Ten
     return x, y
 
 
-_GENERATORS = {"wave": ("regression", 1, 1, _wave), "sines": ("regression", 2, 1, _sines),
-               "moons": ("classification", 2, 2, _moons), "spirals": ("classification", 2, 2, _spirals),
-               "blobs": ("classification", 2, BLOB_CLASSES, _blobs),
-               "digits": ("classification", 64, 10, _digits)}
+# Kinds and widths are the task table's (engine/task_table.py); tests/core/test_limits.py
+# checks that each generator's arrays have them.
+_GENERATORS = {"wave": _wave, "sines": _sines, "moons": _moons, "spirals": _spirals, "blobs": _blobs,
+               "digits": _digits}
 _TRUTHS = {"wave": wave_truth, "sines": sines_truth}
 
 
@@ -175,15 +176,15 @@ def make_task(spec: TaskSpec, dataset: DatasetLike | None = None) -> TaskData:
         if dataset is None:
             raise ValueError(f"task 'dataset' ({spec.dataset}) needs its arrays: pass dataset=")
         return dataset_task(spec, dataset)
-    kind, in_dim, out_dim, gen = _GENERATORS[spec.name]
+    info = TASKS[spec.name]
     g = torch.Generator().manual_seed(spec.seed)
-    x, y = gen(spec, g)
+    x, y = _GENERATORS[spec.name](spec, g)
     train, val, test = _split(spec, g)
     truth = blobs_truth(spec.noise) if spec.name == "blobs" else _TRUTHS.get(spec.name)
+    assert info.kind is not None and info.in_dim is not None and info.out_dim is not None
     return TaskData(
-        spec.name, kind, in_dim, out_dim,
-        Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]), truth,
-        (1, 8, 8) if spec.name == "digits" else None,
+        spec.name, info.kind, info.in_dim, info.out_dim,
+        Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]), truth, info.image_shape,
     )
 
 

@@ -1,4 +1,4 @@
-"""Data variants of the runs of a cohort, and what a study measures once they have trained.
+"""Data variants of the runs of a cohort: which rows each run trains and validates on.
 
 A run with ``variant`` set reads its own rows of a training pool instead of the shared
 training split:
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from engine.losses import baseline_loss
 from engine.spec import ComparisonSpec, RunPlan
 from engine.tasks import Split, TaskData
 
@@ -51,16 +50,6 @@ def resample_table(n_train: int, n_boot: int, seed: int) -> torch.Tensor:
 
 def _take(split: Split, rows: torch.Tensor) -> Split:
     return Split(split.x[rows], split.y[rows])
-
-
-def baseline_loss(kind: str, out_dim: int, train_y: torch.Tensor, val_y: torch.Tensor) -> float:
-    """Validation loss of the best input-blind predictor fitted on the training targets:
-    the mean for regression (MSE), the class frequencies for classification (cross-entropy)."""
-    if kind == "regression":
-        return float((val_y.double() - train_y.double().mean(0)).square().mean())
-    freq = torch.bincount(train_y, minlength=out_dim).double() / len(train_y)
-    logits = freq.clamp_min(1e-12).log().expand(len(val_y), -1)
-    return float(F.cross_entropy(logits, val_y))
 
 
 @dataclass
@@ -107,41 +96,3 @@ class DataView:
         if self.rows_digest[k] is None:
             return stream_digest
         return hashlib.sha256(f"{stream_digest}:{self.rows_digest[k]}".encode()).hexdigest()
-
-
-def finishing_measures(cohort: Any, P: torch.Tensor) -> list[dict[str, Any]]:
-    """Per-run numbers a study adds to the summaries once training ends."""
-    study = cohort.spec.study
-    if study is None or study.kind != "batch_size":
-        return [{} for _ in range(cohort.K)]
-    from engine.studies.sharpness import net_loss_fn, perturbed_loss_increase, top_hessian_eigenvalue
-
-    # On the whole training split, in float64: the power iteration needs a smooth operator.
-    P64 = P.double()
-    split = Split(cohort.data.train.x.double(),
-                  cohort.data.train.y.double() if cohort.data.kind == "regression" else cohort.data.train.y)
-    # Batch norm's running statistics: each run's own as of its stop, and in float64 too
-    # (a float32 buffer next to float64 weights is an error in F.batch_norm).
-    buffers = [b.double() for b in cohort.final_buffers()]
-    loss_fn = net_loss_fn(cohort.net, cohort.data.kind, split, buffers)
-    lam, used = top_hessian_eigenvalue(loss_fn, P64, iters=study.power_iterations)
-    pert = perturbed_loss_increase(loss_fn, P64, study.sharpness_radius, study.sharpness_directions,
-                                   seed=0, relative=True)
-    return [{"top_hessian_eigenvalue": float(lam[k]), "power_iterations": used,
-             "sharpness_radius": study.sharpness_radius,
-             "loss_increase_mean": float(pert["mean"][k]), "loss_increase_std": float(pert["std"][k])}
-            for k in range(cohort.K)]
-
-
-@torch.no_grad()
-def run_outputs(cohort: Any) -> list[dict[str, Any] | None]:
-    """Per-run arrays a study needs later: bias-variance keeps every run's test predictions
-    (and the test targets and true function, so the decomposition needs no torch)."""
-    study = cohort.spec.study
-    if study is None or study.kind != "bias_variance" or cohort.data.truth is None:
-        return [None] * cohort.K
-    test = cohort.data.test
-    out = cohort.net.forward(cohort.net.views(cohort.final_weights()), test.x,
-                             buffers=cohort.final_buffers())  # (K, n_test, 1)
-    shared = {"test_y": test.y[:, 0].tolist(), "test_truth": cohort.data.truth(test.x)[:, 0].tolist()}
-    return [{"test_pred": out[k, :, 0].tolist()} | shared for k in range(cohort.K)]

@@ -6,9 +6,9 @@ from logging.config import fileConfig
 
 from alembic import context
 
+from core.settings import Settings
 from models import Base
 from models.db import make_engine
-from optarena.settings import Settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

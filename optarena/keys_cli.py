@@ -12,8 +12,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _sessions():  # noqa: ANN202 - a sessionmaker
+    from core.settings import get_settings
     from models.db import session_factory
-    from optarena.settings import get_settings
 
     return session_factory(get_settings().database_url)
 

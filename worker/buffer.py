@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.events import Event, MetricChunk, Progress, RunFinished, RunStarted, to_dict
+from engine.events import Event, MetricPoints, Progress, RunFinished, RunStarted, to_dict
 
 
 @dataclass
@@ -21,9 +21,6 @@ class Batch:
     progress: dict[str, Any] | None = None
     finished: list[dict[str, Any]] = field(default_factory=list)
     checkpoint: tuple[int, bytes] | None = None
-
-    def empty(self) -> bool:
-        return not (self.started or self.series or self.progress or self.finished or self.checkpoint)
 
     def points(self) -> int:
         return sum(len(s) for s, _ in self.series.values())
@@ -39,7 +36,7 @@ class EventBuffer:
         self.batch = Batch()
 
     def add(self, ev: Event) -> None:
-        if isinstance(ev, MetricChunk):
+        if isinstance(ev, MetricPoints):
             self._add_points(ev)
         elif isinstance(ev, Progress):
             # When the engine handed these points over (Unix time): clients measure latency.
@@ -49,7 +46,7 @@ class EventBuffer:
         elif isinstance(ev, RunFinished):
             self.batch.finished.append(to_dict(ev))
 
-    def _add_points(self, ev: MetricChunk) -> None:
+    def _add_points(self, ev: MetricPoints) -> None:
         key = (ev.run, ev.metric)
         last = self.stored.get(key, 0)
         steps, values = ev.steps, ev.values

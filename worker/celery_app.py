@@ -7,11 +7,11 @@ from celery import Celery
 from kombu import Queue
 from kombu.transport import sqlalchemy as sql_transport
 
-from optarena.queueing import CPU_QUEUE, GPU_QUEUE, celery_config
-from optarena.settings import get_settings
+from core.queueing import CPU_QUEUE, GPU_QUEUE, celery_config
+from core.settings import get_settings
 
 settings = get_settings()
-app = Celery("optarena", include=["worker.tasks"])
+app = Celery("optarena", include=["worker.consumers"])
 app.conf.update(celery_config(settings))
 app.conf.task_queues = (Queue(CPU_QUEUE), Queue(GPU_QUEUE))
 

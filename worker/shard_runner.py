@@ -9,11 +9,12 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from core.planning import chosen_points
+from core.settings import Settings
 from engine.design import Stage, stage
 from engine.events import Event, Progress
 from engine.runner import resolve_device, train_runs
 from engine.spec import ComparisonSpec
-from optarena.settings import Settings
 from worker.buffer import EventBuffer
 from worker.persist import consolidate, drop_consolidated, stored_steps
 from worker.retry import connection_lost, with_retry
@@ -47,8 +48,8 @@ class CancelCheck:
         return self.cancelled
 
 
-def run_shard(settings: Settings, sessions: Callable[[], Session], shard_id: int,
-              owner: str | None = None) -> str:
+def train_shard(settings: Settings, sessions: Callable[[], Session], shard_id: int,
+                owner: str | None = None) -> str:
     """Returns the shard's final status, 'skipped' when there was nothing to do (finished,
     or leased by a live worker) or 'lost' when another worker took the shard over."""
     owner = owner or owner_name()
@@ -60,12 +61,12 @@ def run_shard(settings: Settings, sessions: Callable[[], Session], shard_id: int
                 return fn(session)
         return with_retry(run, retry, f"shard {shard_id}")
 
-    job = transaction(lambda s: claim(s, shard_id, owner, settings.lease_seconds, settings.max_attempts))
-    if job is None:
+    claimed = transaction(lambda s: claim(s, shard_id, owner, settings.lease_seconds, settings.max_attempts))
+    if claimed is None:
         log.info("shard %s: nothing to do here (finished, cancelled or leased elsewhere)", shard_id)
         return "skipped"
     try:
-        completed = _train(settings, sessions, shard_id, job, owner)
+        completed = _train(settings, sessions, shard_id, claimed, owner)
     except LeaseLost:
         log.warning("shard %s: lease lost to another worker; stopping", shard_id)
         return "lost"
@@ -80,40 +81,39 @@ def run_shard(settings: Settings, sessions: Callable[[], Session], shard_id: int
     status = "succeeded" if completed else "cancelled"
 
     def close(session: Session) -> bool:
-        consolidate(session, job.job_id, job.runs)
+        consolidate(session, claimed.job_id, claimed.runs)
         return finish(session, shard_id, status, owner=owner)
 
     return status if transaction(close) else "lost"
 
 
-def stage_of(job: Claim) -> Stage:
+def stage_of(claimed: Claim) -> Stage:
     """The stage this shard trains, derived from the job's spec as it was planned."""
-    chosen = (job.study_state or {}).get("chosen")
-    return stage(ComparisonSpec.model_validate(job.spec), job.stage,
-                 None if chosen is None else {int(a): hp for a, hp in chosen.items()})
+    return stage(ComparisonSpec.model_validate(claimed.spec), claimed.stage,
+                 chosen_points(claimed.study_state))
 
 
-def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, job: Claim,
+def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, claimed: Claim,
            owner: str) -> bool:
-    st = stage_of(job)
+    st = stage_of(claimed)
     spec = st.spec
 
     def prepare() -> EventBuffer:
         with sessions() as session, session.begin():
-            drop_consolidated(session, job.job_id, job.runs)
-            return EventBuffer(stored_steps(session, job.job_id, job.runs))
+            drop_consolidated(session, claimed.job_id, claimed.runs)
+            return EventBuffer(stored_steps(session, claimed.job_id, claimed.runs))
 
     buffer = with_retry(prepare, settings.db_retry_seconds, f"shard {shard_id}")
-    writer = ShardWriter(sessions, job.job_id, shard_id, buffer, interval=settings.write_interval,
+    writer = ShardWriter(sessions, claimed.job_id, shard_id, buffer, interval=settings.write_interval,
                          heartbeat=settings.heartbeat_seconds, lease=(owner, settings.lease_seconds),
                          retry_seconds=settings.db_retry_seconds)
     with writer:
-        stop = CancelCheck(sessions, job.job_id, writer, settings.cancel_poll_seconds)
+        stop = CancelCheck(sessions, claimed.job_id, writer, settings.cancel_poll_seconds)
         on_event = writer.on_event if not st.offset else numbered(writer.on_event, st.offset)
-        local = [r - st.offset for r in job.runs]
+        local = [r - st.offset for r in claimed.runs]
         completed = train_runs(spec, local, on_event, device=resolve_device(spec.train.device),
-                               resume=job.checkpoint, should_stop=stop, on_checkpoint=writer.on_checkpoint,
-                               checkpoint_every=settings.checkpoint_every,
+                               resume=claimed.checkpoint, should_stop=stop,
+                               on_checkpoint=writer.on_checkpoint, checkpoint_every=settings.checkpoint_every,
                                dataset=_dataset_for(sessions, spec, settings.db_retry_seconds),
                                flush_seconds=settings.flush_seconds)
     return completed and not stop.cancelled

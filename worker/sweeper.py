@@ -26,9 +26,9 @@ from datetime import timedelta
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.planning import unfinished_jobs_without_work
+from core.settings import Settings
 from models.tables import Job, Shard, utcnow
-from optarena.settings import Settings
-from worker.planning import unfinished_jobs_without_work
 from worker.shards import finish, gave_up
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,6 @@ class ShardWriter:
         self.lease, self.retry_seconds = lease, retry_seconds
         self.lock, self.wake, self.done = threading.Lock(), threading.Event(), threading.Event()
         self.error: BaseException | None = None
-        self.points = 0
         self.thread = threading.Thread(target=self._loop, name=f"shard-{shard_id}-writer", daemon=True)
 
     def __enter__(self) -> ShardWriter:
@@ -84,8 +83,8 @@ class ShardWriter:
         with self.lock:
             batch = self.buffer.take()
 
-        def write() -> int:
+        def write() -> None:
             with self.sessions() as session, session.begin():
-                return write_batch(session, self.job_id, self.shard_id, batch, self.lease)
+                write_batch(session, self.job_id, self.shard_id, batch, self.lease)
 
-        self.points += with_retry(write, self.retry_seconds, f"shard {self.shard_id} writer")
+        with_retry(write, self.retry_seconds, f"shard {self.shard_id} writer")

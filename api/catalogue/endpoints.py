@@ -1,4 +1,4 @@
-"""What a spec can name: optimizers, tasks, presets (all from the engine's torch-free registry)."""
+"""What a spec can name: optimizers, tasks, presets (from the engine's torch-free tables)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from engine.presets import DESCRIPTIONS, PRESETS
-from engine.registry import TASKS, catalogue
+from engine.registry import catalogue
+from engine.task_table import catalogue as task_catalogue
 
 router = APIRouter(tags=["catalogue"])
 
@@ -17,9 +18,10 @@ def optimizers() -> list[dict[str, Any]]:
     return catalogue()
 
 
-@router.get("/tasks", description="The synthetic tasks a spec can train on.")
+@router.get("/tasks", description="Every task a spec can train on: its kind, widths, image shape, the "
+            "task fields it reads, and 'dataset' (an uploaded CSV).")
 def tasks() -> list[dict[str, Any]]:
-    return [{"name": name} | info for name, info in TASKS.items()]
+    return task_catalogue()
 
 
 @router.get("/presets", description="Named specs; submit one with {\"preset\": name, \"overrides\": {...}}.")

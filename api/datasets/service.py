@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.errors import SpecInvalid
+from core.settings import Settings
 from engine.datasets import DatasetInvalid, Kind, parse_csv
 from models import datasets
 from models.datasets import Dataset
-from optarena.settings import Settings
 
 # The setting behind each limit a file can break, named in the message as for every limit.
 _SETTINGS = {"too_large": "OPTARENA_MAX_DATASET_BYTES", "too_many_rows": "OPTARENA_MAX_DATASET_ROWS",

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from core.settings import Settings
 from models.codec import unpack_steps, unpack_values
 from models.db import session_factory
 from models.jsonsafe import finite_or_none
 from models.tables import TERMINAL, Job, JobEvent, MetricChunk
-from optarena.settings import Settings
 
 Event = tuple[int, str, dict[str, Any]]
 

@@ -17,7 +17,7 @@ from api.security.keystore import KeyStore
 from api.security.paths import is_public
 from api.security.ratelimit import RateLimiter
 from api.security.replies import SESSION_COOKIE, UNAUTHORIZED, send_json
-from optarena.settings import Settings
+from core.settings import Settings
 
 DB_DOWN = "the database is unreachable; retry shortly"
 

@@ -7,9 +7,9 @@ import ipaddress
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from core.settings import Settings
 from models.db import session_factory
 from models.tables import ApiKey
-from optarena.settings import Settings
 
 
 def is_loopback(host: str) -> bool:

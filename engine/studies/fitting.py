@@ -45,7 +45,7 @@ RULE = ("Overfitting: the validation loss, as medians over blocks of a tenth of 
 def constant_baseline_loss(data: Any) -> float:
     """Validation loss of the best input-blind predictor fitted on the training split
     (the trainer puts it in every summary as ``baseline_val_loss``)."""
-    from engine.variants import baseline_loss  # torch, only when given task data
+    from engine.losses import baseline_loss  # torch, only when given task data
 
     return baseline_loss(data.kind, data.out_dim, data.train.y, data.val.y)
 

@@ -16,18 +16,19 @@ A ``loss_fn`` maps weights P (K, D) to per-run losses (K,).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
+from engine.losses import loss_per_run
+from engine.mlp import StackedMLP
 from engine.tasks import Split
-from engine.trainer import loss_per_run
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def net_loss_fn(net: Any, kind: str, split: Split, buffers: list[torch.Tensor] | None = None) -> LossFn:
-    """Per-run loss of a StackedMLP on a whole split (shared by all runs), in eval mode.
+def net_loss_fn(net: StackedMLP, kind: str, split: Split,
+                buffers: list[torch.Tensor] | None = None) -> LossFn:
+    """Per-run loss of a stacked net on a whole split (shared by all runs), in eval mode.
 
     ``buffers``: batch norm's running statistics to evaluate with (default the net's own);
     they must have P's dtype, since F.batch_norm does not mix precisions."""
@@ -109,17 +110,3 @@ def perturbed_loss_increase(loss_fn: LossFn, P: torch.Tensor, radius: float, n_d
         incs.append(loss_fn(P + r * (u / u.norm())) - base)
     inc = torch.stack(incs)  # (n_dirs, K)
     return {"mean": inc.mean(0), "std": inc.std(0) if n_dirs > 1 else torch.zeros_like(base)}
-
-
-def cohort_sharpness(cohort: Any, radius: float = 0.05, relative: bool = True, n_dirs: int = 8,
-                     iters: int = 100, seed: int = 0) -> list[dict[str, Any]]:
-    """Both measures for every run of a trained Cohort, on the full training loss, JSON-ready."""
-    P = cohort.final_weights()
-    # Each run's own statistics as of its stop, like its weights (a stopped row kept moving).
-    loss_fn = net_loss_fn(cohort.net, cohort.data.kind, cohort.data.train, cohort.final_buffers())
-    lam, used = top_hessian_eigenvalue(loss_fn, P, iters=iters, seed=seed)
-    pert = perturbed_loss_increase(loss_fn, P, radius, n_dirs, seed, relative)
-    return [{"run": r.index, "top_hessian_eigenvalue": float(lam[k]), "power_iterations": used,
-             "perturbation_radius": radius, "radius_relative_to_weight_norm": relative,
-             "loss_increase_mean": float(pert["mean"][k]), "loss_increase_std": float(pert["std"][k])}
-            for k, r in enumerate(cohort.runs)]

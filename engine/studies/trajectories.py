@@ -117,7 +117,7 @@ def train_paths(spec: Any, run_indices: list[int], on_event: Callable[[Any], Non
     (``traj_x``, ``traj_y`` and the function value as ``train_loss``, after each update; the
     start point is in the summary, since steps count from 1)."""
     from engine.batches import weights_digest
-    from engine.events import MetricChunk, RunFinished, RunStarted
+    from engine.events import MetricPoints, RunFinished, RunStarted
 
     study = spec.study
     fn, plans = FUNCTIONS[study.function], spec.runs()
@@ -133,7 +133,7 @@ def train_paths(spec: Any, run_indices: list[int], on_event: Callable[[Any], Non
     for k, (r, a) in enumerate(zip(runs, arms, strict=True)):
         series = (("traj_x", path[1:, k, 0]), ("traj_y", path[1:, k, 1]), ("train_loss", loss[1:, k]))
         for name, values in series:
-            on_event(MetricChunk(r.index, name, steps, values.tolist()))
+            on_event(MetricPoints(r.index, name, steps, values.tolist()))
         info = _path(a.optimizer, a.hyperparams(), path[:, k], loss[:, k])
         end = path[-1, k]
         summary = {"function": study.function, "start": list(fn.start), "start_loss": info["loss"][0],

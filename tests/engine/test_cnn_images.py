@@ -4,7 +4,8 @@ import torch
 
 from engine import compare
 from engine.augment import cutout, shift_rotate
-from engine.runner import Collector, make_cohort, plan_cohorts
+from engine.design import plan_cohorts
+from engine.runner import Collector, make_cohort
 from engine.spec import ComparisonSpec
 from engine.tasks import make_task
 

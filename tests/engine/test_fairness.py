@@ -39,6 +39,6 @@ def test_stacked_rows_start_bit_identical_and_read_the_same_batches():
     cohort = make_cohort(spec, seed3)
     assert all(torch.equal(cohort.P[0], cohort.P[k]) for k in range(1, 3))
     for step in (0, 1, 30, 200):  # across an epoch boundary (1,600 / 64 = 25 steps)
-        x, _ = cohort._batch(step)
+        x, _ = cohort.batches.at(step)
         assert torch.equal(x[0], x[1]) and torch.equal(x[0], x[2])
-    assert not torch.equal(cohort._batch(0)[0][0], cohort._batch(1)[0][0])
+    assert not torch.equal(cohort.batches.at(0)[0][0], cohort.batches.at(1)[0][0])

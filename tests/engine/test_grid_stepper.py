@@ -4,10 +4,11 @@
 import pytest
 import torch
 
+from engine.design import plan_cohorts
 from engine.optimizers import Stepper
 from engine.presets import preset
 from engine.registry import REGISTRY
-from engine.runner import make_cohort, plan_cohorts
+from engine.runner import make_cohort
 from engine.spec import ComparisonSpec
 
 LRS = [1e-3, 3e-3, 1e-2, 3e-2]

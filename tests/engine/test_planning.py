@@ -1,8 +1,7 @@
 """Cutting a job into shards: by batch size, by runs, and by examples per step."""
 
 from engine import preset
-from engine.design import stage
-from engine.runner import plan_cohorts
+from engine.design import plan_cohorts, stage
 
 
 def test_full_batch_groups_are_cut_by_examples_per_step():

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from engine.design import total_runs
+from engine.net_spec import NetSpec
 from engine.runner import run_study
-from engine.spec import ComparisonSpec, NetSpec
+from engine.spec import ComparisonSpec
 from engine.study_spec import Study
 
 JSON_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.text(max_size=8),

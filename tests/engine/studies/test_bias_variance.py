@@ -31,7 +31,7 @@ def test_each_run_trains_on_its_own_resample():
     runs = [r.model_copy(update={"batch_size": 16}) for r in spec.runs()[:3]]
     assert [(r.variant, r.seed) for r in runs] == [(0, 0), (1, 1), (2, 2)]  # replicate b: seed + b
     cohort = Cohort(spec, runs, data, torch.device("cpu"), torch.float32)
-    x, _ = cohort._batch(0)
+    x, _ = cohort.batches.at(0)
     assert x.shape == (3, 16, 1)
     rows = cohort.view.train_rows
     assert len(set(rows[0].tolist())) < len(rows[0])  # drawn with replacement

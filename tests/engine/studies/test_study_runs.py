@@ -13,8 +13,9 @@ import torch
 from pydantic import ValidationError
 
 from engine import design
+from engine.design import plan_cohorts
 from engine.presets import preset_dict
-from engine.runner import compare, load_task, make_cohort, plan_cohorts
+from engine.runner import compare, load_task, make_cohort
 from engine.spec import ComparisonSpec
 from engine.studies.bias_variance import bias_variance_study
 from engine.studies.trajectories import FUNCTIONS, trajectories
@@ -315,7 +316,7 @@ def test_cross_validation_max_steps_counts_the_rows_a_fold_trains_on():
 def test_full_batch_under_many_folds_reads_every_fold_row():
     spec = tiny({"kind": "cross_validation", "folds": 10}, arms=[{"optimizer": "gd", "lr": 0.05}])
     cohort = make_cohort(spec, plan_cohorts(spec)[0])
-    assert cohort.view.n_train == 324 and cohort.full_batch
+    assert cohort.view.n_train == 324 and cohort.batches.full
 
 
 # -- bias-variance on sines -----------------------------------------------------------------

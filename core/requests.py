@@ -1,0 +1,91 @@
+"""A job request read into a spec, or the field-path errors that stop it.
+
+A request is either a full ``ComparisonSpec`` or ``{"preset": name, "overrides": {...}}``;
+overrides are merged into the preset field by field (lists such as ``arms`` are replaced).
+Errors are pydantic-style dicts (``loc``, ``msg``, ``type``); a preset's are under
+``overrides``, where the caller wrote the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.presets import PRESETS, preset_dict
+from engine.spec import ComparisonSpec
+
+
+@dataclass
+class JobRequest:
+    """A validated spec (and the preset it came from), or the errors that stop it."""
+
+    spec: ComparisonSpec | None = None
+    preset: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> list[Any]:
+        """Where the caller wrote the spec's fields: under 'overrides' for a preset."""
+        return ["overrides"] if self.preset else []
+
+    def refused(self, errors: list[dict[str, Any]]) -> JobRequest:
+        """The same request, stopped by ``errors`` (given relative to the spec)."""
+        return JobRequest(preset=self.preset,
+                          errors=[e | {"loc": self.prefix + list(e["loc"])} for e in errors])
+
+
+def error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def spec_errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]:
+    return [error(prefix + list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
+
+
+def _parse_preset(body: dict[str, Any]) -> JobRequest:
+    name, overrides = body["preset"], body.get("overrides") or {}
+    extra = sorted(set(body) - {"preset", "overrides"})
+    if extra:
+        return JobRequest(errors=[error([k], "not allowed next to 'preset'; put spec fields under "
+                                        "'overrides'", "extra_forbidden") for k in extra])
+    if not isinstance(name, str) or name not in PRESETS:
+        return JobRequest(errors=[error(["preset"], f"unknown preset {name!r}; choose one of: "
+                                        f"{', '.join(PRESETS)} (GET /presets)", "unknown_preset")])
+    if not isinstance(overrides, dict):
+        return JobRequest(errors=[error(["overrides"], "must be an object of spec fields, "
+                                        "e.g. {\"train\": {\"steps\": 500}}", "dict_type")])
+    try:
+        return JobRequest(spec=ComparisonSpec.model_validate(preset_dict(name, overrides)), preset=name)
+    except ValidationError as exc:
+        return JobRequest(errors=spec_errors(exc, ["overrides"]), preset=name)
+
+
+def parse_request(body: Any) -> JobRequest:
+    """A decoded JSON body as a request."""
+    if not isinstance(body, dict):
+        return JobRequest(errors=[error([], "the body must be a JSON object: a comparison spec or "
+                                        "{\"preset\": name, \"overrides\": {...}}", "dict_type")])
+    if "preset" in body:
+        return _parse_preset(body)
+    try:
+        return JobRequest(spec=ComparisonSpec.model_validate(body))
+    except ValidationError as exc:
+        return JobRequest(errors=spec_errors(exc, []))
+
+
+def parse_text(text: str) -> JobRequest:
+    """A request sent as JSON text (the queue accepts either)."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return JobRequest(errors=[error([], f"not valid JSON: {exc}", "json_invalid")])
+    return parse_request(body)
+
+
+def request_hash(body: Any) -> str:
+    """Identifies a body for idempotent retries."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

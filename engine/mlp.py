@@ -1,0 +1,120 @@
+"""The stacked MLP: K copies of one architecture evaluated together in one forward pass.
+
+Parameters are rows of one (K, n_params) matrix ``P`` in the flat layout of
+engine/layout.py, so weights move exactly between a row and the same net written as an
+``nn.Sequential`` (engine/reference.py builds that ``nn.Sequential``). Dense layers run as
+batched matmuls over the K runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from engine.layout import layer_sizes, param_layout
+from engine.net_spec import NetSpec
+from engine.norms import dense_norm, new_stats
+
+# tanh is torch's own on every device and dtype. A 2*sigmoid(2x) - 1 form ran ~2.5% faster per
+# float32 CPU step, but it is accurate only absolutely (tanh(1e-10) gave 0), and RMSprop, which
+# scales each weight's step by its own gradient, carried that into a 9x larger float32 error
+# than torch's own against the float64 reference (tests/engine/test_agreement.py).
+ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu, "sigmoid": torch.sigmoid}
+
+
+class StackedMLP:
+    """K MLPs of one architecture evaluated together; parameters are rows of ``P``.
+
+    Batch-norm running statistics live in ``buffers`` ((K, H) mean, var per normalized
+    layer), set by ``reset_buffers``; evaluation (``train=False``) uses them."""
+
+    def __init__(self, spec: NetSpec, in_dim: int, out_dim: int,
+                 image_shape: tuple[int, int, int] | None = None):
+        self.act = ACTIVATIONS[spec.activation]
+        self.sizes = layer_sizes(spec, in_dim, out_dim)
+        self.layout = param_layout(spec, in_dim, out_dim, image_shape)
+        self.n_params = sum(p.numel for layer in self.layout for p in layer)
+        self.norm, self.groups = spec.norm, spec.groups
+        self.buffers: list[torch.Tensor] = []
+
+    def _stat_widths(self) -> list[int]:
+        """Width of each layer with batch-norm statistics, in order."""
+        if self.norm != "batch":
+            return []
+        return [layer[2].shape[0] for layer in self.layout if len(layer) > 2]
+
+    def reset_buffers(self, K: int, device: torch.device, dtype: torch.dtype) -> None:
+        self.buffers = [t for w in self._stat_widths() for t in new_stats(K, w, device, dtype)]
+
+    def weight_mask(self) -> torch.Tensor:
+        """(D,) float64: 1 on weight matrices and kernels, 0 on biases and norm parameters."""
+        return torch.cat([torch.full((p.numel,), float(p.role == "weight"), dtype=torch.float64)
+                          for layer in self.layout for p in layer])
+
+    def views(self, P: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Per layer, its parameters as (K, *view) tensors, all views into P.
+
+        Dense layers: W (K, out, in), b (K, 1, out) [, norm weight, norm bias (K, 1, out)]."""
+        K, out, off = P.shape[0], [], 0
+        for layer in self.layout:
+            views = []
+            for p in layer:
+                views.append(P[:, off:off + p.numel].view(K, *p.view))
+                off += p.numel
+            out.append(tuple(views))
+        return out
+
+    def bind(self, P: torch.Tensor, G: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Per-layer leaf views of P whose .grad are the matching views of G.
+
+        Why: autograd then accumulates each layer's gradient straight into the flat
+        (K, D) buffer G. Differentiating through slices of one big P instead makes
+        autograd build a zero-filled (K, D) tensor per slice every step.
+        """
+        layers = self.views(P)
+        for params, grads in zip(layers, self.views(G), strict=True):
+            for p, g in zip(params, grads, strict=True):
+                p.requires_grad_()
+                p.grad = g
+        return layers
+
+    def forward(self, layers: list[tuple[torch.Tensor, ...]], x: torch.Tensor, *, train: bool = False,
+                hook: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                buffers: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """x: (K, B, in) per-run batches, or (N, in) shared by all runs -> (K, B|N, out).
+
+        ``train`` selects batch statistics (and updates the running ones); ``hook`` is
+        applied after every hidden activation (dropout); ``buffers`` overrides the
+        running statistics (e.g. those of a subset of rows)."""
+        return self.dense(layers, x, train, hook, self.buffers if buffers is None else buffers)
+
+    def dense(self, layers: list[tuple[torch.Tensor, ...]], h: torch.Tensor, train: bool,
+              hook: Callable[[torch.Tensor], torch.Tensor] | None, stats: list[torch.Tensor]) -> torch.Tensor:
+        last, n_norm = len(layers) - 1, 0
+        for k, layer in enumerate(layers):
+            h = _linear(h, layer[0], layer[1])
+            if k < last:
+                if len(layer) > 2:
+                    pair = (stats[2 * n_norm], stats[2 * n_norm + 1]) if stats else None
+                    h = dense_norm(self.norm, h, layer[2], layer[3], pair, train, self.groups)
+                    n_norm += 1
+                h = self.act(h)
+                if hook is not None:
+                    h = hook(h)
+        return h
+
+
+def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """h (K, B, in) | (B, in) shared; w (K, out, in); b (K, 1, out) -> (K, B, out).
+
+    With a single input feature the batched matmul is an outer product; as a
+    broadcast multiply it runs 5-10x faster on CPU, forward and backward (the wave
+    task's first layer).
+    """
+    if w.shape[2] == 1:
+        return torch.addcmul(b, h, w.transpose(1, 2))
+    wt = w.transpose(1, 2)
+    # baddbmm fuses the bias add; a shared h broadcasts through matmul instead.
+    return torch.baddbmm(b, h, wt) if h.dim() == 3 else torch.matmul(h, wt) + b

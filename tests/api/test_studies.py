@@ -1,0 +1,135 @@
+"""Every study kind through the real service: HTTP submit, Celery worker, database, /study.
+
+Small sizes (the full sizes are in the README with their measured times); each test checks
+what a user reads off the study's summary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import flows
+from tests.support.procs import Service, running, service_env
+
+TINY = {"task": {"n": 400}, "net": {"hidden": [8]}}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    cwd = tmp_path_factory.mktemp("studies")
+    # Small shards, so a stage is several Celery tasks and the next stage is planned by
+    # whichever of them finishes last.
+    env = service_env({"OPTARENA_SHARD_SIZE": "6"})
+    with running(env, cwd, workers={"w1": "cpu", "w2": "cpu"}) as svc:
+        yield svc
+
+
+def run_study(svc: Service, overrides: dict[str, Any], timeout: float = 240) -> tuple[dict, dict]:
+    body = {"preset": "seed-wave", "overrides": TINY | overrides}
+    r = flows.post(svc, "/jobs", json=body)
+    assert r.status_code == 201, r.text
+    job = flows.wait_status(svc, r.json()["id"], {"succeeded", "failed"}, timeout)
+    assert job["status"] == "succeeded", job.get("error")
+    study = flows.get(svc, f"/jobs/{job['id']}/study")
+    assert study.status_code == 200, study.text
+    return job, study.json()
+
+
+def test_tuning_chooses_on_validation_and_reports_fresh_seeds(service: Service) -> None:
+    job, study = run_study(service, {
+        "seeds": [0, 1], "train": {"steps": 150, "eval_every": 50, "log_every": 5},
+        "study": {"kind": "tuning", "lr": {"low": 1e-4, "high": 1.0, "points": 4}, "test_seeds": [10, 11]}})
+    assert job["n_runs"] == 3 * 4 * 2 + 3 * 2 and study["complete"]
+    for arm in study["arms"]:
+        points = arm["sensitivity"]
+        assert [p["lr"] for p in points] == sorted(p["lr"] for p in points) and len(points) == 4
+        finite = [p for p in points if p["mean"] is not None]
+        best = min(finite, key=lambda p: p["mean"])
+        assert arm["chosen"] == {"lr": best["lr"]}  # the lowest mean validation loss wins
+    # The reported table is the re-runs on the fresh seeds, at the chosen points.
+    reruns = [r for r in job["runs"] if r["seed"] in (10, 11)]
+    assert len(reruns) == 6
+    chosen = {a["arm"]: a["chosen"]["lr"] for a in study["arms"]}
+    assert all(r["hyperparams"]["lr"] == chosen[r["label"]] for r in reruns)
+    table = {row["arm"]: row for row in study["test"]["table"]}
+    assert set(table) == {"SGD", "Momentum", "Adam"} and all(row["n_seeds"] == 2 for row in table.values())
+    results = flows.get(service, f"/jobs/{job['id']}/results").json()
+    assert {a["arm"] for a in results["arms"]} == {"SGD", "Momentum", "Adam"}
+
+
+def test_batch_size_study_on_an_examples_budget_measures_sharpness(service: Service) -> None:
+    job, study = run_study(service, {
+        "arms": [{"optimizer": "sgd", "lr": 0.05}],
+        "train": {"steps": 10, "examples": 3200, "eval_every": 20, "log_every": 5},
+        "study": {"kind": "batch_size", "batch_sizes": [8, 64, 0], "power_iterations": 20}})
+    rows = {row["batch_size"]: row for row in study["rows"]}
+    n_train = 320
+    assert set(rows) == {8, 64, n_train}
+    assert rows[8]["steps_trained"]["mean"] == 400 and rows[n_train]["steps_trained"]["mean"] == 10
+    for row in rows.values():  # the same data budget for every batch size
+        assert abs(row["examples_seen"]["mean"] - 3200) <= n_train
+        assert row["top_hessian_eigenvalue"]["mean"] > 0
+    assert "rho" in study["sharpness_vs_test_loss"] and isinstance(study["verdict"], str)
+
+
+def test_cross_validation_gives_every_arm_k_fold_scores(service: Service) -> None:
+    _, study = run_study(service, {"train": {"steps": 100, "eval_every": 50},
+                                   "study": {"kind": "cross_validation", "folds": 4}})
+    assert study["folds"] == 4
+    for arm in study["arms"]:
+        assert len(arm["fold_val_loss"]) == 4 and all(v > 0 for v in arm["fold_val_loss"])
+        assert arm["mean"] == pytest.approx(sum(arm["fold_val_loss"]) / 4) and arm["std"] > 0
+    assert len(study["paired"]["pairs"]) == 3
+
+
+def test_bias_variance_parts_add_up(service: Service) -> None:
+    _, study = run_study(service, {"task": {"n": 600, "noise": 0.1}, "net": {"hidden": [16]},
+                                   "train": {"steps": 200, "eval_every": 100},
+                                   "study": {"kind": "bias_variance", "resamples": 6}})
+    for arm in study["arms"]:
+        assert arm["n_members"] == 6
+        err = math.hypot(arm["cross_term_se"], arm["expected_test_error_se"])
+        assert abs(arm["expected_test_error"] - arm["sum"]) <= 3 * err + 1e-9, arm
+        assert arm["bagging"]["ensemble_test_mse"] <= arm["bagging"]["mean_member_test_mse"]
+
+
+def test_trajectories_are_paths_over_a_contour(service: Service) -> None:
+    _, study = run_study(service, {
+        "arms": [{"optimizer": "sgd", "lr": 1e-3}, {"optimizer": "adam", "lr": 0.05}],
+        "study": {"kind": "trajectories", "function": "rosenbrock", "steps": 200}})
+    assert study["function"] == "rosenbrock" and len(study["contour"]["z"]) == 60
+    for path in study["paths"]:
+        assert len(path["x"]) == 201 and (path["x"][0], path["y"][0]) == (-1.5, 2.0)
+    assert {p["optimizer"] for p in study["paths"]} == {"sgd", "adam"}
+
+
+def test_study_errors_name_their_field(service: Service) -> None:
+    r = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {
+        "task": {"name": "moons"}, "study": {"kind": "bias_variance"}}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][1:3] == ["overrides", "study"], r.json()
+    r = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {
+        "study": {"kind": "tuning", "test_seeds": [0]}}})
+    assert r.status_code == 422 and "fresh" in r.json()["detail"][0]["msg"]
+
+
+def test_performance_profile_across_tasks(service: Service) -> None:
+    ids = []
+    for task in ("wave", "sines"):
+        job, _ = run_study(service, {"task": {"name": task, "n": 400},
+                                     "train": {"steps": 300, "eval_every": 20}})
+        ids.append(job["id"])
+    r = flows.get(service, "/profiles", params={"job": ids, "measure": "steps"})
+    assert r.status_code == 200, r.text
+    prof = r.json()
+    assert set(prof["costs"]) == set(ids)
+    for arm in ("SGD", "Momentum", "Adam"):
+        fractions = prof["profile"][arm]
+        assert fractions == sorted(fractions) and all(0 <= f <= 1 for f in fractions)  # a CDF in tau
+    # At tau = 1 the fastest arm of each task solves it: the fractions sum to at least one per task.
+    assert sum(prof["profile"][a][0] for a in ("SGD", "Momentum", "Adam")) * 2 >= 2
+    assert flows.get(service, "/profiles", params={"job": [ids[0], "nope"]}).status_code == 404

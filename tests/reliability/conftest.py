@@ -1,3 +1,0 @@
-"""The service tests' real PostgreSQL database fixture, shared here."""
-
-from tests.service.conftest import pg_url  # noqa: F401 - a fixture

@@ -1,0 +1,94 @@
+"""The named Celery tasks. Arguments are IDs or a JSON spec; the database holds the rest."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy import select, update
+
+from core import planning
+from core.queueing import PLAN_JOB, PUBLISH_RETRY, RUN_SHARD, SUBMIT_JOB
+from core.settings import get_settings
+from core.submission import submit_from_queue
+from models import apikeys
+from models.db import session_factory
+from models.tables import Shard, utcnow
+from worker import shard_runner
+from worker.celery_app import app
+from worker.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+_sweeper: list[Sweeper] = []
+
+
+def _sessions():  # noqa: ANN202 - a sessionmaker
+    return session_factory(get_settings().database_url)
+
+
+def send(name: str, args: list[Any], queue: str) -> None:
+    app.send_task(name, args=args, queue=queue, retry=True, retry_policy=PUBLISH_RETRY)
+
+
+@worker_ready.connect
+def _start_sweeper(**_kw: Any) -> None:
+    sweeper = Sweeper(_sessions(), get_settings(), send, PLAN_JOB, RUN_SHARD)
+    sweeper.start()
+    _sweeper.append(sweeper)
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**_kw: Any) -> None:
+    for sweeper in _sweeper:
+        sweeper.stopped.set()
+
+
+@app.task(name=RUN_SHARD)
+def run_shard(shard_id: int) -> str:
+    """Train one shard; a shard that already finished does nothing, a started one resumes,
+    one leased by a live worker is left to it. A shard that ends its stage plans the
+    study's next stage, if it has one."""
+    status = shard_runner.train_shard(get_settings(), _sessions(), int(shard_id))
+    if status == "succeeded":
+        with _sessions()() as session:
+            job_id = session.scalar(select(Shard.job_id).where(Shard.id == int(shard_id)))
+        if job_id is not None:
+            plan_job(job_id)
+    return status
+
+
+@app.task(name=PLAN_JOB)
+def plan_job(job_id: str) -> int:
+    """Cut a stored job into shards and enqueue them (after the commit)."""
+    with _sessions()() as session, session.begin():
+        settings = get_settings()
+        todo = planning.plan_shards(session, job_id, settings.shard_size, settings.shard_examples)
+    for shard_id, queue in todo:
+        send(RUN_SHARD, [shard_id], queue)
+    if todo:
+        with _sessions()() as session, session.begin():
+            sent = [s for s, _ in todo]
+            session.execute(update(Shard).where(Shard.id.in_(sent)).values(enqueued_at=utcnow()))
+    return len(todo)
+
+
+@app.task(name=SUBMIT_JOB)
+def submit_job(spec: Any, key: str | None = None) -> str | None:
+    """Job-queue submission, through the same checks as ``POST /jobs`` (the spec, the limits,
+    the owner's data sets and active jobs). ``spec`` is a spec or ``{"preset": ...,
+    "overrides": ...}``, as an object or a JSON string; ``key`` is an API key, whose owner
+    owns the job. A refused request is stored as a failed job carrying the reasons, each at
+    its field's path; a missing or invalid key stores nothing (nobody could read the job)."""
+    with _sessions()() as session:
+        principal = apikeys.verify(session, key) if isinstance(key, str) else None
+    if principal is None:
+        log.error("submission refused: %s", "invalid or revoked API key" if key else
+                  "no API key (send it as the task's second argument or kwargs={'key': ...})")
+        return None
+    with _sessions()() as session, session.begin():
+        job = submit_from_queue(session, get_settings(), principal.owner, spec)
+    log.info("submitted job %s (%s) for %s", job.id, job.status, principal.owner)
+    if job.status == "queued":
+        plan_job(job.id)
+    return job.id
