@@ -35,7 +35,6 @@ class StackedMLP:
         self.act = ACTIVATIONS[spec.activation]
         self.sizes = layer_sizes(spec, in_dim, out_dim)
         self.layout = param_layout(spec, in_dim, out_dim, image_shape)
-        self.n_params = sum(p.numel for layer in self.layout for p in layer)
         self.norm, self.groups = spec.norm, spec.groups
         self.buffers: list[torch.Tensor] = []
 

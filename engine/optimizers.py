@@ -1,9 +1,9 @@
-"""Optimizers as torch runs them: the real torch.optim class for the reference path,
-and ``Stepper``, the same update rule applied to a slice of stacked parameters
+"""``Stepper``: an optimizer's update rule applied to a slice of stacked parameters
 (runs x params), one call per arm per step.
 
-The vectorized rules follow torch.optim's single-tensor implementations line by
-line, so both paths agree to rounding (checked by tests/engine/test_agreement.py).
+The vectorized rules follow torch.optim's single-tensor implementations line by line,
+so they agree to rounding with the torch.optim classes engine/reference.py trains with
+(checked by tests/engine/test_agreement.py).
 """
 
 from __future__ import annotations
@@ -13,28 +13,7 @@ from typing import Any
 
 import torch
 
-from engine.registry import REGISTRY, OptimizerDef
-
-
-def torch_kwargs(opt: OptimizerDef, hp: dict[str, Any]) -> dict[str, Any]:
-    """Map our flat hyperparameters onto the torch constructor's arguments."""
-    kw = dict(opt.fixed)
-    for name, value in hp.items():
-        if name in ("beta1", "beta2"):
-            continue
-        kw[name] = value
-    if "beta1" in hp:
-        kw["betas"] = (hp["beta1"], hp["beta2"])
-    if opt.torch_class == "SGD" and "momentum" not in kw:
-        kw["momentum"] = 0.0
-    return kw
-
-
-def make_torch_optimizer(name: str, params, hp: dict[str, Any]) -> torch.optim.Optimizer:
-    opt = REGISTRY[name]
-    cls = getattr(torch.optim, opt.torch_class)
-    # foreach=False: the single-tensor code path, the one the vectorized rules mirror.
-    return cls(params, foreach=False, **torch_kwargs(opt, hp))
+from engine.registry import REGISTRY
 
 
 class Stepper:

@@ -211,12 +211,3 @@ def _check_supported(spec: ComparisonSpec) -> None:
     if spec.variants() != [None]:
         raise ValueError(f"the sequential reference trains on the training split only; a "
                          f"{spec.study.kind} study trains on other rows")  # type: ignore[union-attr]
-
-
-def train_sequential(spec: ComparisonSpec, steps: int | None = None,
-                     device: torch.device | None = None) -> dict[int, list[float]]:
-    """Train every run one after another at each step; returns train loss per step."""
-    runs = SequentialRuns(spec, device)
-    for step in range(steps or runs.steps):
-        runs.step(step)
-    return runs.curves

@@ -270,7 +270,6 @@ class Cohort:
                             self.view.baseline_val_loss[k], self.runs[k].variant, self.data.kind)
                 | extras[k] for k in range(self.K)]
 
-
     # -- checkpoint -------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, object]:

@@ -1,1 +1,1 @@
-"""optarena: fair, fast optimizer comparisons."""
+"""optarena: the command line (`optarena ...`) and the Python HTTP client (`optarena.client`)."""

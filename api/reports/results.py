@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from api.metrics.service import Series, load_series
 from engine.studies.fitting import time_to_target as first_reach
-from engine.studies.statistics import RANK_RULE, ci_info, compare_arms, final_metric_table
+from engine.studies.ranking import RANK_RULE, compare_arms
+from engine.studies.statistics import ci_info, final_metric_table
 from models.tables import Job, Run
 
 

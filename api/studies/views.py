@@ -18,7 +18,8 @@ from engine.design import grid_points
 from engine.spec import ComparisonSpec
 from engine.studies.bias_variance import arm_decomposition
 from engine.studies.fitting import fitting_flags, time_to_target
-from engine.studies.statistics import compare_groups, final_metric_table, spearman
+from engine.studies.ranking import compare_groups
+from engine.studies.statistics import final_metric_table, spearman
 
 Runs = list[dict[str, Any]]
 ALPHA = 0.05  # family-wise level of the Holm-corrected pairwise tests

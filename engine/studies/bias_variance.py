@@ -79,22 +79,3 @@ def arm_decomposition(label: str, members: list[list[float] | None], single: lis
         if single is not None and np.isfinite(np.asarray(single, dtype=np.float64)).all():
             row["bagging"] = bagging(stack, np.asarray(single), np.asarray(y))
     return row
-
-
-def bias_variance_study(spec: Any, device: Any = None) -> dict[str, Any]:
-    """Train ``spec`` (whose study is bias_variance) here and decompose every arm."""
-    from engine.runner import compare  # torch, only when training here
-
-    results = compare(spec)
-    n_rep = spec.study.resamples
-    arms = []
-    for a, arm in enumerate(spec.arms):
-        rows = [r for r in results.values() if r.arm == a]
-        rows.sort(key=lambda r: r.variant)
-        outs = [r.outputs for r in rows]
-        ref = next(o for o in outs if o)
-        arms.append(arm_decomposition(arm.display(), [o and o["test_pred"] for o in outs[:n_rep]],
-                                      outs[n_rep] and outs[n_rep]["test_pred"], ref["test_y"],
-                                      ref["test_truth"]))
-    return {"study": "bias_variance", "resamples": n_rep, "resample_seed": spec.study.resample_seed,
-            "noise_nominal": spec.task.noise**2, "arms": arms}

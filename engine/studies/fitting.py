@@ -42,14 +42,6 @@ RULE = ("Overfitting: the validation loss, as medians over blocks of a tenth of 
         "predictor's loss, or down less than 5% from its start.")
 
 
-def constant_baseline_loss(data: Any) -> float:
-    """Validation loss of the best input-blind predictor fitted on the training split
-    (the trainer puts it in every summary as ``baseline_val_loss``)."""
-    from engine.losses import baseline_loss  # torch, only when given task data
-
-    return baseline_loss(data.kind, data.out_dim, data.train.y, data.val.y)
-
-
 def _window_mean(values: np.ndarray, start: bool, window: float) -> float:
     w = max(1, int(len(values) * window))
     return float(values[:w].mean() if start else values[-w:].mean())
@@ -127,11 +119,6 @@ def fitting_flags(train: Curve, val: Curve, baseline_loss: float | None = None, 
             "reasons": reasons}
 
 
-def run_fitting(result: Any, baseline_loss: float | None = None, **thresholds: float) -> dict[str, Any]:
-    """``fitting_flags`` for an engine RunResult (train_loss and val_loss curves)."""
-    return fitting_flags(result.curves["train_loss"], result.curves["val_loss"], baseline_loss, **thresholds)
-
-
 def time_to_target(curve: Curve, target: float, batch_size: int,
                    wall_time: Curve | None = None) -> dict[str, float | int | None]:
     """Steps, examples and seconds until ``curve`` first reaches ``target``; None if never.
@@ -150,11 +137,6 @@ def time_to_target(curve: Curve, target: float, batch_size: int,
         wt = np.r_[0.0, np.asarray(wall_time[1], dtype=np.float64)]
         seconds = float(np.interp(step, ws, wt))
     return {"steps": step, "examples": step * batch_size, "seconds": seconds}
-
-
-def run_time_to_target(result: Any, target: float, metric: str = "val_loss") -> dict[str, Any]:
-    """``time_to_target`` for an engine RunResult, by its ``metric`` curve."""
-    return time_to_target(result.curves[metric], target, result.batch_size, result.curves.get("wall_time"))
 
 
 def performance_profile(costs: dict[str, dict[str, float | None]], taus: Sequence[float]) -> dict[str, list]:

@@ -1,9 +1,9 @@
 """Optimizer trajectories on 2-D test functions, to be drawn over the function's contours.
 
-Every registry optimizer starts from the same point and takes ``steps`` updates with the
-engine's own vectorized update rules (``Stepper``), so a path here is exactly what that
-optimizer does in a training run. The functions are deterministic, so "gd" and "sgd" trace
-the same path; both are kept so that every optimizer name has a path.
+Every arm's optimizer starts from the function's start point and takes ``steps`` updates
+with the engine's own vectorized update rules (``Stepper``), so a path here is exactly what
+that optimizer does in a training run. The functions are deterministic, so "gd" and "sgd"
+trace the same path.
 
 - Rosenbrock: a curved, narrow valley (minimum at (1, 1)); momentum helps, plain GD crawls.
 - Beale: flat plateaus and steep walls (minimum at (3, 0.5)); adaptive steps help.
@@ -21,8 +21,6 @@ import torch
 
 from engine.optimizers import Stepper
 from engine.registry import REGISTRY
-
-_SGD_FAMILY = {"gd", "sgd", "momentum", "nesterov"}
 
 
 def rosenbrock(P: torch.Tensor) -> torch.Tensor:
@@ -45,44 +43,17 @@ class Surface:
     start: tuple[float, float]
     minimum: tuple[float, float] | None
     bounds: tuple[tuple[float, float], tuple[float, float]]  # ((x_lo, x_hi), (y_lo, y_hi)) for drawing
-    lr_sgd: float  # default lr for the SGD family; the gradients' scale differs per function
-    lr_adaptive: float  # for Adagrad, RMSprop, Adam, AdamW (Adadelta keeps its own lr of 1.0)
 
 
 FUNCTIONS: dict[str, Surface] = {
-    "rosenbrock": Surface(rosenbrock, (-1.5, 2.0), (1.0, 1.0), ((-2.0, 2.0), (-1.0, 3.0)), 1e-3, 5e-2),
-    "beale": Surface(beale, (1.0, 1.5), (3.0, 0.5), ((-4.5, 4.5), (-4.5, 4.5)), 1e-3, 5e-2),
-    "saddle": Surface(saddle, (-1.0, 1e-3), None, ((-1.5, 1.5), (-1.5, 1.5)), 1e-2, 1e-2),
+    "rosenbrock": Surface(rosenbrock, (-1.5, 2.0), (1.0, 1.0), ((-2.0, 2.0), (-1.0, 3.0))),
+    "beale": Surface(beale, (1.0, 1.5), (3.0, 0.5), ((-4.5, 4.5), (-4.5, 4.5))),
+    "saddle": Surface(saddle, (-1.0, 1e-3), None, ((-1.5, 1.5), (-1.5, 1.5))),
 }
-
-
-def default_hyperparams(name: str, fn: Surface) -> dict[str, Any]:
-    hp = REGISTRY[name].defaults()
-    if name in _SGD_FAMILY:
-        hp["lr"] = fn.lr_sgd
-    elif name != "adadelta":
-        hp["lr"] = fn.lr_adaptive
-    return hp
 
 
 def _point(v: float) -> float | None:
     return v if math.isfinite(v) else None
-
-
-def trajectories(function: str, steps: int = 300, optimizers: list[str] | None = None,
-                 hyperparams: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One point per step (start included) per optimizer on ``function``, JSON-ready.
-
-    ``hyperparams`` overrides per optimizer, e.g. {"adam": {"lr": 0.1}}. A path that leaves
-    the finite numbers records null from then on and the step at which it diverged.
-    """
-    fn = FUNCTIONS[function]
-    names = optimizers or list(REGISTRY)
-    hps = {n: default_hyperparams(n, fn) | (hyperparams or {}).get(n, {}) for n in names}
-    path, loss = descend(fn, [(n, hps[n], lambda _s, n=n: hps[n]["lr"]) for n in names], steps)
-    return {"function": function, "start": list(fn.start),
-            "minimum": list(fn.minimum) if fn.minimum else None,
-            "paths": {n: _path(n, hps[n], path[:, k], loss[:, k]) for k, n in enumerate(names)}}
 
 
 Rule = tuple[str, dict[str, Any], Callable[[int], float]]  # optimizer, hyperparameters, lr at step

@@ -20,7 +20,7 @@ projection, P(ratio > 10) is ~6% against one noise draw and ~0.6% against the la
 two, hence two draws in float32, where runs amplify most. The largest ratio measured (AMD
 EPYC, 1 and 2 threads) is 1.6 in float64 and 1.4 in float32. (A sigmoid-based float32
 tanh the engine once used drove one RMSprop run to 9.4: 3.4e-5 against torch's 3.6e-6.
-With torch.tanh the same run is at 3.0e-6; engine/nets.py.)
+With torch.tanh the same run is at 3.0e-6; engine/mlp.py.)
 Why floor = steps * eps: where nothing amplifies, per-step differences of about one unit
 of roundoff can still add up linearly, which a trajectory perturbed once does not show.
 A real error (a wrong update rule, a lost term, a float32 cast in a float64 run, an lr off

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from engine.presets import preset_dict
+from engine.runner import compare
 from engine.spec import ComparisonSpec
+from engine.studies.bias_variance import arm_decomposition
 
 ALL_OPTIMIZERS = ["gd", "sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw"]
 
@@ -33,3 +35,17 @@ def all_arms_spec():
         return ComparisonSpec.model_validate(d)
 
     return make
+
+
+def bias_variance_arms(spec: ComparisonSpec) -> dict[str, dict]:
+    """Train a bias_variance ``spec`` here and decompose each arm as the service does
+    (api/studies/views.py): replicates 0..n-1 are the members, replicate n the whole split."""
+    results, n_rep = compare(spec), spec.study.resamples
+    arms = {}
+    for a, arm in enumerate(spec.arms):
+        outs = {r.variant: r.outputs for r in results.values() if r.arm == a}
+        ref = next(o for o in outs.values() if o)
+        arms[arm.display()] = arm_decomposition(
+            arm.display(), [outs[v] and outs[v]["test_pred"] for v in range(n_rep)],
+            outs[n_rep] and outs[n_rep]["test_pred"], ref["test_y"], ref["test_truth"])
+    return arms

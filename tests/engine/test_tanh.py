@@ -8,7 +8,7 @@ torch's own function: values and gradients equal exactly, so a replacement must 
 import pytest
 import torch
 
-from engine.nets import ACTIVATIONS
+from engine.mlp import ACTIVATIONS
 
 TINY = [0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40, 1.1754944e-38, -1e-30, 1e-20, -1e-10, 1e-7, -1e-4]
 LARGE = [9.0, -10.0, 20.5, -25.0, 88.0, -89.0, 1e4, -1e10, 3.4028235e38, -3.4028235e38]

@@ -9,8 +9,9 @@ import torch
 from engine import preset
 from engine.runner import load_task
 from engine.spec import ComparisonSpec
-from engine.studies.bias_variance import bias_variance_study, decompose
+from engine.studies.bias_variance import decompose
 from engine.trainer import Cohort
+from tests.engine.conftest import bias_variance_arms
 
 
 def test_decompose_on_known_predictions():
@@ -49,7 +50,7 @@ def study():
                                 "train": {"steps": 300, "eval_every": 300},
                                 "study": {"kind": "bias_variance", "resamples": 8}})
     spec = spec.model_copy(update={"arms": [spec.arms[0], spec.arms[2]]})  # SGD, Adam
-    return {a["arm"]: a for a in bias_variance_study(spec)["arms"]}
+    return bias_variance_arms(spec)
 
 
 def test_parts_add_up_to_measured_error_within_bootstrap_error(study):

@@ -8,15 +8,7 @@ import torch
 
 from engine import compare, preset
 from engine.runner import load_task
-from engine.studies.fitting import (
-    MIN_EVALS,
-    constant_baseline_loss,
-    fitting_flags,
-    performance_profile,
-    run_fitting,
-    run_time_to_target,
-    time_to_target,
-)
+from engine.studies.fitting import MIN_EVALS, fitting_flags, performance_profile, time_to_target
 
 STEPS = list(range(1, 101))
 FALLING = [1.0 / s for s in STEPS]
@@ -95,14 +87,22 @@ def test_real_runs_flags_and_target_agree_with_engine():
                                          {"optimizer": "adam", "lr": 1e-2}]})
     sgd, adam = compare(spec).values()
     data = load_task(spec, torch.device("cpu"))
-    baseline = constant_baseline_loss(data)
+    baseline = sgd.summary["baseline_val_loss"]
     assert baseline == pytest.approx(float(((data.val.y - data.train.y.mean()) ** 2).mean()))
-    assert run_fitting(sgd, baseline)["underfitting"]  # SGD at lr 1e-3 barely beats predicting the mean
-    assert run_fitting(adam, baseline)["status"] == "good fit"
+    assert _flags(sgd, baseline)["underfitting"]  # SGD at lr 1e-3 barely beats predicting the mean
+    assert _flags(adam, baseline)["status"] == "good fit"
     for run in (sgd, adam):  # the engine's own target check and ours agree, including "not reached"
-        assert run_time_to_target(run, 0.1)["steps"] == run.summary["steps_to_target"]
-    assert run_time_to_target(sgd, 0.1)["steps"] is None
-    assert run_time_to_target(adam, 0.1)["seconds"] > 0
+        assert _reach(run, 0.1)["steps"] == run.summary["steps_to_target"]
+    assert _reach(sgd, 0.1)["steps"] is None
+    assert _reach(adam, 0.1)["seconds"] > 0
+
+
+def _flags(run, baseline: float) -> dict:
+    return fitting_flags(run.curves["train_loss"], run.curves["val_loss"], baseline)
+
+
+def _reach(run, target: float) -> dict:
+    return time_to_target(run.curves["val_loss"], target, run.batch_size, run.curves.get("wall_time"))
 
 
 @contextmanager
@@ -154,6 +154,6 @@ def test_a_net_memorizing_50_noisy_points_is_overfitting():
         "train": {"steps": 20_000, "batch_size": 50, "log_every": 50, "eval_every": 200, "diag_every": 1000}})
     assert spec.task.split_sizes()[0] == 50  # so batch 50 is full batch
     with _one_thread():
-        flags = [run_fitting(r, r.summary["baseline_val_loss"]) for r in compare(spec).values()]
+        flags = [_flags(r, r.summary["baseline_val_loss"]) for r in compare(spec).values()]
     # validation loss falls for ~1,000 steps, then climbs as the 4,353 weights memorize the noise
     assert sum(f["overfitting"] for f in flags) >= 4, [f["reasons"] for f in flags]

@@ -8,14 +8,12 @@ from scipy import stats
 
 from engine.runner import RunResult
 from engine.studies.coverage import coverage
+from engine.studies.ranking import compare_arms, letter_groups, rank_arms
 from engine.studies.statistics import (
-    compare_arms,
     holm,
     interval,
-    letter_groups,
     mean_band,
     probability_of_improvement,
-    rank_arms,
     spearman,
     wilcoxon,
 )

@@ -15,12 +15,13 @@ from pydantic import ValidationError
 from engine import design
 from engine.design import plan_cohorts
 from engine.presets import preset_dict
+from engine.registry import REGISTRY
 from engine.runner import compare, load_task, make_cohort
 from engine.spec import ComparisonSpec
-from engine.studies.bias_variance import bias_variance_study
-from engine.studies.trajectories import FUNCTIONS, trajectories
+from engine.studies.trajectories import FUNCTIONS, descend
 from engine.tasks import make_task
 from engine.variants import fold_tables
+from tests.engine.conftest import bias_variance_arms
 
 TRAIN = {"steps": 40, "batch_size": 16, "eval_every": 20, "log_every": 10, "diag_every": 20}
 
@@ -326,13 +327,11 @@ def sines_study():
     spec = tiny({"kind": "bias_variance", "resamples": 6},
                 task={"name": "sines", "n": 1000, "noise": 0.1}, train={"steps": 150, "eval_every": 150},
                 arms=[{"optimizer": "sgd", "lr": 0.05}, {"optimizer": "adam", "lr": 0.01}])
-    return spec, bias_variance_study(spec)
+    return bias_variance_arms(spec)
 
 
 def test_bias_variance_on_sines_adds_up(sines_study):
-    spec, out = sines_study
-    assert out["resamples"] == 6 and out["noise_nominal"] == pytest.approx(0.01)
-    for arm in out["arms"]:
+    for arm in sines_study.values():
         assert arm["n_members"] == 6 and arm["n_diverged"] == 0
         err = math.hypot(arm["cross_term_se"], arm["expected_test_error_se"])
         assert abs(arm["expected_test_error"] - arm["sum"]) <= 3 * err, arm
@@ -390,11 +389,12 @@ def test_trajectories_study_one_path_per_arm():
     assert adam["distance_to_minimum"] < slow["distance_to_minimum"]
     assert adam["final_loss"] < slow["final_loss"]
     assert fast["diverged"] and fast["diverged_at_step"] is not None and fast["distance_to_minimum"] is None
-    # The study's path is the one trajectories() draws for the same optimizer and lr.
-    ref = trajectories("rosenbrock", steps, ["adam"], {"adam": {"lr": 0.05}})["paths"]["adam"]
-    assert [ref["x"][0], ref["y"][0]] == list(start)
-    assert got["Adam"].curves["traj_x"][1] == pytest.approx(ref["x"][1:], rel=1e-12)
-    assert got["Adam"].curves["traj_y"][1] == pytest.approx(ref["y"][1:], rel=1e-12)
+    # The study's path is the one Adam's update rule draws from the start with the arm's lr.
+    hp = REGISTRY["adam"].defaults() | {"lr": 0.05}
+    path, _ = descend(FUNCTIONS["rosenbrock"], [("adam", hp, lambda _s: 0.05)], steps)
+    assert path[0, 0].tolist() == list(start)
+    assert got["Adam"].curves["traj_x"][1] == pytest.approx(path[1:, 0, 0].tolist(), rel=1e-12)
+    assert got["Adam"].curves["traj_y"][1] == pytest.approx(path[1:, 0, 1].tolist(), rel=1e-12)
 
 
 def test_trajectories_clip_like_training():
