@@ -19,7 +19,10 @@ from tests.api.dashboard.service import Running
 TINY = {"task": {"n": 400}, "net": {"hidden": [8]}}
 TWO_ARMS = [{"optimizer": "sgd", "lr": 1e-3}, {"optimizer": "adam", "lr": 0.05}]
 JOBS: dict[str, dict[str, Any]] = {
-    # Submitted first and opened at once: the page must follow it until its study is complete.
+    # Keeps the one worker busy until the tuning page is open, so that page opens on a job that
+    # is still queued; cancelling it (``release``) lets the rest run.
+    "blocker": {"train": {"steps": 1_000_000, "eval_every": 100_000}},
+    # Opened while queued: the page must follow it until its study is complete.
     "tuning": {"seeds": [0, 1], "train": {"steps": 150, "eval_every": 50, "log_every": 5},
                "study": {"kind": "tuning", "lr": {"low": 1e-4, "high": 1.0, "points": 3},
                          "test_seeds": [10, 11]}},
@@ -45,7 +48,7 @@ Jobs = dict[str, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def jobs(service: Running) -> Jobs:
+def submitted(service: Running) -> Jobs:
     """All jobs submitted at once; the one worker runs them in this order."""
     out = {}
     for kind, overrides in JOBS.items():
@@ -56,6 +59,13 @@ def jobs(service: Running) -> Jobs:
     return out
 
 
+@pytest.fixture()
+def jobs(service: Running, submitted: Jobs) -> Jobs:
+    """The jobs, with the blocker out of the way."""
+    release(service, submitted)
+    return submitted
+
+
 @pytest.fixture(scope="module")
 def page(service: Running, browser: Browser) -> Iterator[Page]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -63,6 +73,13 @@ def page(service: Running, browser: Browser) -> Iterator[Page]:
     assert page.request.post(f"{service.url}/session", data={"key": service.key}).ok
     yield page
     page.close()
+
+
+def release(service: Running, jobs: Jobs) -> None:
+    """Cancel the blocker (again, harmlessly, once it is cancelled)."""
+    r = httpx.post(f"{service.url}/jobs/{jobs['blocker']['id']}/cancel", headers=service.svc.headers,
+                   timeout=30)
+    assert r.status_code in (200, 409), r.text
 
 
 def open_job(page: Page, job: dict[str, Any], complete: bool = True) -> None:
@@ -81,11 +98,15 @@ def rows(page: Page, table: str) -> list[list[str]]:
                                      "trs => trs.map(tr => [...tr.cells].map(c => c.innerText))")
 
 
-def test_tuning_page_follows_the_job_to_its_chosen_points(page: Page, jobs: Jobs) -> None:
-    job = jobs["tuning"]
-    open_job(page, job, complete=False)
-    page.wait_for_selector("#job-status")
-    assert page.inner_text("#job-status") in {"queued", "running"}  # the page opened on a live job
+def test_tuning_page_follows_the_job_to_its_chosen_points(page: Page, submitted: Jobs,
+                                                          service: Running) -> None:
+    job = submitted["tuning"]
+    try:
+        open_job(page, job, complete=False)
+        page.wait_for_selector("#job-status")
+        assert page.inner_text("#job-status") == "queued"  # the page opened on a live job
+    finally:
+        release(service, submitted)
     page.wait_for_selector("#study:not([hidden])", timeout=60_000)
     page.wait_for_function(COMPLETE, timeout=60_000)  # redrawn when the job ended, no reload
     page.wait_for_function(f"{FITTED} === {job['n_runs']}", timeout=10_000)
