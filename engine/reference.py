@@ -22,6 +22,7 @@ reference twin and are refused; their tests check effects and fairness instead.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
 
@@ -97,12 +98,21 @@ def _norm(net: NetSpec, width: int, conv: bool) -> list[nn.Module]:
 
 
 def make_optimizer(arm: ArmBase, params) -> torch.optim.Optimizer:
-    """The arm's torch.optim optimizer: torch's defaults, overridden by the arm's values."""
+    """The arm's optimizer: the class's defaults, overridden by the arm's values. The nine
+    hand-vectorized ones are torch.optim's; the others, their package's class, by name."""
     hp = arm.hyperparams()
-    if "beta1" in hp:
-        hp["betas"] = (hp.pop("beta1"), hp.pop("beta2"))
-    cls, fixed = _OPTIMIZERS[arm.optimizer]  # type: ignore[attr-defined]
-    return cls(params, **hp, **fixed)
+    betas = tuple(hp.pop(b) for b in ("beta1", "beta2", "beta3") if b in hp)
+    if betas:
+        hp["betas"] = betas
+    if arm.optimizer in _OPTIMIZERS:  # type: ignore[attr-defined]
+        cls, fixed = _OPTIMIZERS[arm.optimizer]  # type: ignore[attr-defined]
+    else:
+        d = arm.definition
+        cls, fixed = getattr(importlib.import_module(d.module), d.torch_class), d.fixed
+    opt = cls(params, **hp, **fixed)
+    if hasattr(opt, "train") and arm.definition.eval_mode:
+        opt.train()  # schedule-free: training mode from the start, as its documentation asks
+    return opt
 
 
 def lr_factor(schedule: Schedule, step: int, total: int) -> float:
@@ -193,6 +203,12 @@ class SequentialRuns:
             nn.utils.clip_grad_norm_(run.model.parameters(), arm.clip_grad_norm)
         run.optimizer.step()
         run.curve.append(loss.item())  # the logged loss leaves out the L2 penalty
+        n = step + 1
+        if arm.definition.eval_mode and (n % self.spec.train.eval_every == 0 or n == run.total):
+            # The engine evaluates at the averaged weights here and goes back to training:
+            # the switch moves the iterate by rounding, so the reference makes it too.
+            run.optimizer.eval()  # type: ignore[attr-defined]
+            run.optimizer.train()  # type: ignore[attr-defined]
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.data.kind == "regression":

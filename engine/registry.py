@@ -1,54 +1,18 @@
 """The optimizers a spec can name, with their hyperparameters (tasks: engine/task_table.py).
 
 Plain data with no torch import, so the API can validate specs and list the catalogue
-without loading the training stack. ``engine.optimizers`` turns these definitions into
-torch.optim optimizers and vectorized update rules.
+without loading the training stack. The nine below have hand-written vectorized update
+rules (``engine.optimizers.Stepper``, the fast path); the field's catalogue
+(engine/catalogue.py) runs the packages' own classes (``engine.torch_stepper``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
-
-@dataclass(frozen=True)
-class HParam:
-    """One hyperparameter: its default and the allowed closed/open range."""
-
-    name: str
-    default: float | bool
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    doc: str = ""
-
-    @property
-    def kind(self) -> str:
-        return "bool" if isinstance(self.default, bool) else "float"
-
-    def range_text(self) -> str:
-        if self.kind == "bool":
-            return "true or false"
-        lo = "(" if self.low_open else "["
-        hi = ")" if self.high_open else "]"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
-        return f"{lo}{low}, {high}{hi}"
-
-
-@dataclass(frozen=True)
-class OptimizerDef:
-    name: str
-    title: str
-    torch_class: str
-    hparams: tuple[HParam, ...]
-    fixed: dict[str, Any] = field(default_factory=dict)
-    full_batch: bool = False
-    doc: str = ""
-
-    def defaults(self) -> dict[str, float | bool]:
-        return {h.name: h.default for h in self.hparams}
+from engine.catalogue import CATALOGUE
+from engine.optimizer_defs import HParam, OptimizerDef
 
 
 def _lr(default: float) -> HParam:
@@ -122,15 +86,25 @@ REGISTRY: dict[str, OptimizerDef] = {
             doc="Adam with decoupled weight decay",
         ),
     )
-}
+} | CATALOGUE
+
+
+def package_version(d: OptimizerDef) -> str | None:
+    """The installed version of the package that provides the optimizer (read from its
+    metadata, so the package itself is not imported); None when it is not installed."""
+    try:
+        return metadata.version(d.distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def catalogue() -> list[dict[str, Any]]:
     """Every optimizer with each hyperparameter's type, default and range (for GET /optimizers)."""
     return [
         {
-            "name": d.name, "title": d.title, "torch_class": f"torch.optim.{d.torch_class}",
-            "full_batch": d.full_batch, "description": d.doc,
+            "name": d.name, "title": d.title, "torch_class": d.factory,
+            "package": d.distribution, "version": package_version(d), "granularity": d.granularity,
+            "vectorized_rule": d.vectorized, "full_batch": d.full_batch, "description": d.doc,
             "hyperparameters": [
                 {"name": h.name, "type": h.kind, "default": h.default, "min": h.low, "max": h.high,
                  "min_exclusive": h.low_open, "max_exclusive": h.high_open, "range": h.range_text(),

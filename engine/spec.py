@@ -181,6 +181,12 @@ class ComparisonSpec(Strict):
                 for arm in arms:
                     if name in arm.hyperparams():
                         _check_values(arm, name, values)
+        if v.kind == "trajectories" and arms is not None:
+            other = [a.display() for a in arms if not a.definition.vectorized]
+            if other:
+                # The 2-D paths step the hand-written rules directly (engine/studies/trajectories.py).
+                raise ValueError(f"arms {other} have no path on a 2-D function yet; trajectories take "
+                                 "gd, sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam or adamw")
         if v.kind == "batch_size" and arms is not None:
             full = [a.display() for a in arms if a.definition.full_batch]
             if full:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import torch
 
-from engine.arm_blocks import arm_blocks, block_of
+from engine.arm_blocks import arm_blocks, block_of, evaluating
 from engine.batches import CohortBatches, weights_digest
 from engine.events import Event, MetricPoints, Progress, RunFinished, RunStarted
 from engine.losses import loss_per_run
@@ -71,7 +71,7 @@ class Cohort:
                                      runs[0].batch_size, n_train, device)
         self.batch_size = self.batches.batch_size
 
-        self.blocks = arm_blocks(spec, runs, self.P)
+        self.blocks = arm_blocks(spec, runs, self.P, self.G, self.net.layout)
         clips = [spec.arms[r.arm].clip_grad_norm for r in runs]
         self.clip = None if all(c is None for c in clips) else torch.tensor(
             [c if c is not None else math.inf for c in clips], device=device, dtype=dtype)
@@ -115,7 +115,7 @@ class Cohort:
                 G.mul_((self.clip / (gnorm + 1e-6)).clamp_(max=1.0).unsqueeze(1))
             before = P.clone() if diag else None
             for b in self.blocks:
-                b.stepper.step(P[b.rows], G[b.rows], b.lr_at(step, self.steps))
+                b.step(P, G, step, self.steps)
             ratio = (P - before).norm(dim=1) / before.norm(dim=1) if diag else None
         return (losses.detach() if log else None), (gnorm if diag else None), ratio
 
@@ -178,7 +178,8 @@ class Cohort:
                 self._flush(losses, diags, on_event)
                 losses, diags, last_flush = [], [], time.perf_counter()
                 if evaluate:
-                    self._evaluate_and_stop(n, on_event)
+                    with evaluating(self.blocks):
+                        self._evaluate_and_stop(n, on_event)
                 on_event(Progress([r.index for r in self.runs], n, self.steps))
                 if self.tracker.all_stopped():
                     break
@@ -194,9 +195,11 @@ class Cohort:
         self._flush(losses, diags, on_event)
         completed = not interrupted and (self.step == self.steps or self.tracker.all_stopped())
         if completed:
-            outputs = run_outputs(self.spec.study, self.net, self.data, self.final_weights(),
-                                  self.final_buffers())
-            for k, (r, summary) in enumerate(zip(self.runs, self.summaries(), strict=True)):
+            with evaluating(self.blocks):
+                outputs = run_outputs(self.spec.study, self.net, self.data, self.final_weights(),
+                                      self.final_buffers())
+                summaries = self.summaries()
+            for k, (r, summary) in enumerate(zip(self.runs, summaries, strict=True)):
                 on_event(RunFinished(r.index, summary, outputs[k]))
         return completed
 
@@ -275,7 +278,7 @@ class Cohort:
     def state_dict(self) -> dict[str, object]:
         return {
             "step": self.step, "P": self.P.cpu().clone(), "elapsed": self.elapsed,
-            "optim": [b.stepper.state_dict() for b in self.blocks],
+            "optim": [b.state_dict() for b in self.blocks],
             "buffers": [b.cpu().clone() for b in self.net.buffers],
             "tracker": self.tracker.state_dict(),
             "runs": [r.index for r in self.runs],
@@ -296,6 +299,6 @@ class Cohort:
             for b, saved in zip(self.net.buffers, sd["buffers"], strict=True):
                 b.copy_(saved)
         for b, s in zip(self.blocks, sd["optim"], strict=True):
-            b.stepper.load_state_dict(s)
+            b.load_state_dict(s)
         self.step, self.elapsed = int(sd["step"]), float(sd["elapsed"])
         self.tracker.load_state_dict(sd["tracker"], self.device)

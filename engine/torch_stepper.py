@@ -1,0 +1,111 @@
+"""A package's optimizer class stepping a block of a cohort's stacked parameters.
+
+The parameters it is given are views into the cohort's (K, D) matrix ``P`` and their
+gradients the matching views of ``G``, so the class updates the cohort in place and the
+forward/backward stays one stacked computation. How they are cut depends on the
+optimizer's granularity (engine/optimizer_defs.py):
+
+- elementwise: one optimizer; each arm's rows are one (runs, D) parameter in a param group
+  of its own, so arms of a tuning grid keep their own learning rates (every class here
+  takes per-group ``lr``). The step's cost does not grow with a loop over runs.
+- per_tensor: one optimizer per run, over that run's per-layer views with their nn.Module
+  shapes, so norms, trust ratios and gradient clipping see one run's tensors only.
+
+Schedules set each group's ``lr`` before every step. A class with train/eval modes
+(schedule-free) is put in eval mode around evaluations (``eval_mode``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from engine.layout import Layout
+from engine.optimizer_defs import OptimizerDef
+
+
+def optimizer_class(d: OptimizerDef) -> type[torch.optim.Optimizer]:
+    return getattr(importlib.import_module(d.module), d.torch_class)
+
+
+def _bind(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``p`` (a view of P, a leaf: P does not require grad) with ``g`` (a view of G) as its
+    gradient, refilled in place by every backward."""
+    p.grad = g
+    return p
+
+
+def _layer_views(row: torch.Tensor, layout: Layout) -> list[torch.Tensor]:
+    """One run's flat row as its tensors with their nn.Module shapes (views, no copies)."""
+    out, off = [], 0
+    for layer in layout:
+        for q in layer:
+            out.append(row[off:off + q.numel].view(q.shape))
+            off += q.numel
+    return out
+
+
+class TorchStepper:
+    """Steps rows of ``P`` (with gradients in the same rows of ``G``) with ``d``'s class.
+
+    ``lrs`` holds each row's base learning rate; contiguous rows with one rate share a group."""
+
+    def __init__(self, d: OptimizerDef, hp: dict[str, Any], P: torch.Tensor, G: torch.Tensor,
+                 lrs: list[float], layout: Layout):
+        cls, kwargs = optimizer_class(d), d.kwargs({k: v for k, v in hp.items() if k != "lr"})
+        self.definition = d
+        spans = _spans(lrs)
+        if d.granularity == "elementwise":
+            groups = [{"params": [_bind(P[a:b], G[a:b])], "lr": lrs[a]} for a, b in spans]
+            self.optimizers = [cls(groups, lr=lrs[0], **kwargs)]
+        else:
+            self.optimizers = [cls([_bind(p, g) for p, g in zip(_layer_views(P[k], layout),
+                                                                 _layer_views(G[k], layout), strict=True)],
+                                   lr=lrs[k], **kwargs) for k in range(P.shape[0])]
+        self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
+        if d.eval_mode:
+            for opt in self.optimizers:
+                opt.train()  # type: ignore[attr-defined]
+
+    def step(self, factor: float) -> None:
+        """One update of every row, at the schedule's ``factor`` of each base rate."""
+        for opt, bases in zip(self.optimizers, self.base_lrs, strict=True):
+            for group, base in zip(opt.param_groups, bases, strict=True):
+                group["lr"] = base * factor
+            opt.step()
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """The weights to evaluate in place of the training iterate (schedule-free's average),
+        restored afterwards; a no-op for the other classes."""
+        if not self.definition.eval_mode:
+            yield
+            return
+        for opt in self.optimizers:
+            opt.eval()  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            for opt in self.optimizers:
+                opt.train()  # type: ignore[attr-defined]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        for opt, saved in zip(self.optimizers, sd["optimizers"], strict=True):
+            opt.load_state_dict(saved)
+
+
+def _spans(lrs: list[float]) -> list[tuple[int, int]]:
+    """[a, b) ranges of equal neighbouring values."""
+    spans, start = [], 0
+    for k in range(1, len(lrs) + 1):
+        if k == len(lrs) or lrs[k] != lrs[start]:
+            spans.append((start, k))
+            start = k
+    return spans
