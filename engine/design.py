@@ -184,17 +184,19 @@ def effective_batch_size(spec: ComparisonSpec, run: RunPlan) -> int:
 
 def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None,
                  max_examples: int | None = None) -> list[list[int]]:
-    """Run indices grouped by batch size (runs of a group train stacked), in chunks of at
+    """Run indices grouped by batch size and SAM (runs of a group train stacked), in chunks of at
     most ``max_runs`` runs and, with ``max_examples``, at most that many examples per step
     (always at least one run). Full-batch groups thus split into small shards: a stack of
     (K, n, width) activations that outgrows the caches is slower per run than several
     small ones, and small shards spread over the workers. Arm-major order keeps each arm's
     runs in contiguous rows."""
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple[int, bool], list[int]] = {}
     for r in spec.runs():
-        groups.setdefault(effective_batch_size(spec, r), []).append(r.index)
+        # SAM arms train apart: their cohort takes two passes a step, the others one.
+        sam = spec.arms[r.arm].sam is not None
+        groups.setdefault((effective_batch_size(spec, r), sam), []).append(r.index)
     out = []
-    for bs, runs in groups.items():
+    for (bs, _), runs in groups.items():
         size = max_runs or len(runs)
         if max_examples:
             size = max(1, min(size, max_examples // bs))

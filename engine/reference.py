@@ -9,7 +9,8 @@ meaning of the spec's fields rather than from the engine's code:
 
 - the net, layer by layer (nn.Linear, nn.Tanh, nn.BatchNorm1d, nn.Conv2d, ...);
 - the loss (F.mse_loss, F.cross_entropy with its own label_smoothing);
-- the optimizer: the torch.optim class with torch's defaults plus the arm's hyperparameters;
+- the optimizer: the torch.optim class (or, for the catalogue, its package's class) with the
+  class's defaults plus the arm's hyperparameters;
 - the learning-rate schedule, clipping (nn.utils.clip_grad_norm_), the L2 penalty (a term
   added to the loss).
 
@@ -192,13 +193,11 @@ class SequentialRuns:
             group["lr"] = arm.lr * lr_factor(arm.schedule, step, run.total)  # type: ignore[attr-defined]
         epoch, j = divmod(step, stream.steps_per_epoch)
         idx = slice(None) if stream.full else stream.epoch(epoch)[j].to(self.device)
-        loss = self._loss(run.model(self.data.train.x[idx]), self.data.train.y[idx])
-        objective = loss
-        if self.reg.l2:
-            weights = [p for p in run.model.parameters() if p.dim() > 1]  # Linear and Conv2d weights
-            objective = loss + 0.5 * self.reg.l2 * sum(w.square().sum() for w in weights)
+        loss, objective = self._objective(run, idx)
         run.optimizer.zero_grad()
         objective.backward()
+        if arm.sam is not None:
+            self._sam_gradient(run, idx)
         if arm.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(run.model.parameters(), arm.clip_grad_norm)
         run.optimizer.step()
@@ -209,6 +208,31 @@ class SequentialRuns:
             # the switch moves the iterate by rounding, so the reference makes it too.
             run.optimizer.eval()  # type: ignore[attr-defined]
             run.optimizer.train()  # type: ignore[attr-defined]
+
+    def _sam_gradient(self, run: _Run, idx: slice | torch.Tensor) -> None:
+        """Replace the gradients by those at w + e, as the SAM and ASAM papers write it: e =
+        rho g / ||g|| (ASAM: rho w^2 g / ||w g||), norms over all of the net's parameters."""
+        sam, params = run.arm.sam, list(run.model.parameters())
+        assert sam is not None
+        with torch.no_grad():
+            scaled = [p.grad * p.abs() if sam.adaptive else p.grad for p in params]
+            norm = torch.linalg.vector_norm(torch.cat([s.flatten() for s in scaled]))
+            saved = [p.clone() for p in params]
+            for p, s in zip(params, scaled, strict=True):
+                p.add_((s * p.abs() if sam.adaptive else s) * (sam.rho / (norm + 1e-12)))
+        run.optimizer.zero_grad()
+        self._objective(run, idx)[1].backward()
+        with torch.no_grad():
+            for p, w in zip(params, saved, strict=True):
+                p.copy_(w)
+
+    def _objective(self, run: _Run, idx: slice | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the loss, the loss plus the L2 penalty) on the batch ``idx``."""
+        loss = self._loss(run.model(self.data.train.x[idx]), self.data.train.y[idx])
+        if not self.reg.l2:
+            return loss, loss
+        weights = [p for p in run.model.parameters() if p.dim() > 1]  # Linear and Conv2d weights
+        return loss, loss + 0.5 * self.reg.l2 * sum(w.square().sum() for w in weights)
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.data.kind == "regression":

@@ -18,7 +18,7 @@ from engine.registry import REGISTRY, HParam, OptimizerDef
 from engine.strict import Strict
 from engine.study_spec import Study
 from engine.task_table import CLASSIFICATION_TASKS, IMAGE_TASKS, KNOWN_TRUTH, TASKS
-from engine.train_spec import Regularization, Schedule, TrainSpec
+from engine.train_spec import Regularization, Sam, Schedule, TrainSpec
 
 
 class ArmBase(Strict):
@@ -28,6 +28,7 @@ class ArmBase(Strict):
     clip_grad_norm: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="clip each run's gradient to this norm"
     )
+    sam: Sam | None = Field(None, description="wrap the optimizer in sharpness-aware minimization")
 
     @property
     def definition(self) -> OptimizerDef:
@@ -144,6 +145,17 @@ class ComparisonSpec(Strict):
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ValueError(f"arms need distinct labels; set 'label' on: {', '.join(dupes)}")
+        return v
+
+    @field_validator("arms")
+    @classmethod
+    def _sam_fits_net(cls, v: list[ArmBase], info: ValidationInfo) -> list[ArmBase]:
+        net = info.data.get("net")
+        sam = [a.display() for a in v if a.sam is not None]
+        if sam and net is not None and net.norm == "batch":
+            # SAM's second pass would update batch norm's running statistics a second time.
+            raise ValueError(f"arms {sam} use sam, which does not support net.norm 'batch' yet; "
+                             "use 'layer', 'group' or 'none'")
         return v
 
     @field_validator("train")

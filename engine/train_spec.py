@@ -40,6 +40,16 @@ class Schedule(Strict):
         return 1.0
 
 
+class Sam(Strict):
+    """Sharpness-aware minimization around the arm's optimizer (Foret et al. 2021): each step
+    takes the gradient at w + e, e = rho g / |g| (adaptive, Kwon et al. 2021: e = rho w^2 g /
+    |w g|), g the gradient at w and norms over the run's whole net; two forward/backward
+    passes per step."""
+
+    rho: float = Field(0.05, gt=0, le=10, allow_inf_nan=False, description="radius of the perturbation")
+    adaptive: bool = Field(False, description="scale the perturbation by each weight's magnitude (ASAM)")
+
+
 class EarlyStopping(Strict):
     patience: int = Field(10, ge=1, description="evaluations without improvement before stopping")
     min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)

@@ -30,6 +30,7 @@ from engine.events import Event, MetricPoints, Progress, RunFinished, RunStarted
 from engine.losses import loss_per_run
 from engine.nets import initial_weights, make_net
 from engine.regularizers import Regularizers
+from engine.sam import Sam
 from engine.spec import ComparisonSpec, RunPlan
 from engine.studies.measures import finishing_measures, run_outputs
 from engine.summary import run_summary
@@ -72,6 +73,7 @@ class Cohort:
         self.batch_size = self.batches.batch_size
 
         self.blocks = arm_blocks(spec, runs, self.P, self.G, self.net.layout)
+        self.sam = Sam.build(spec, runs, device, dtype)
         clips = [spec.arms[r.arm].clip_grad_norm for r in runs]
         self.clip = None if all(c is None for c in clips) else torch.tensor(
             [c if c is not None else math.inf for c in clips], device=device, dtype=dtype)
@@ -107,6 +109,14 @@ class Cohort:
                 warnings.filterwarnings("ignore", message=LAYOUT_WARNING)
                 losses = self._forward_backward(step, x, y)
             self._backward_done = True
+        if self.sam is not None:  # the gradient at w + e replaces it; the logged loss is at w
+            with torch.no_grad():
+                w = self.P.clone()  # restored by copy: w + e - e is not always w
+                self.P.add_(self.sam.perturbation(self.P, self.G))
+            self.G.zero_()
+            self._forward_backward(step, x, y)
+            with torch.no_grad():
+                self.P.copy_(w)
         with torch.no_grad():
             P, G = self.P, self.G
             gnorm = G.norm(dim=1) if (diag or self.clip is not None) else None
