@@ -56,7 +56,7 @@ STEP_OVERHEAD_EXAMPLES = 160
 def build_spec(steps: int, points: int, n_seeds: int) -> ComparisonSpec:
     d = preset_dict("seed-wave", {"train": {"steps": steps, "eval_every": min(100, steps),
                                             "log_every": min(10, steps), "diag_every": min(100, steps)}})
-    d["arms"] = [{"optimizer": name} for name in REGISTRY]  # gd is full-batch by definition
+    d["arms"] = [{"optimizer": name} for name, o in REGISTRY.items() if o.vectorized]  # gd: full batch
     d["seeds"] = list(range(n_seeds))
     d["study"] = {"kind": "tuning", "lr": {"low": 1e-4, "high": 1.0, "points": points},
                   "test_seeds": list(range(100, 100 + n_seeds))}

@@ -21,6 +21,8 @@ class RunStarted:
     init_hash: str
     batch_hash: str
     variant: int | None = None  # fold or bootstrap replicate, when the study has them
+    optimizer_package: str = ""  # the installed package whose optimizer trains the run
+    optimizer_version: str | None = None  # and its version, as installed where the run trains
     type: str = "run_started"
 
 

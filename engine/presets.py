@@ -53,7 +53,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # Tuning searches the learning rate, so each optimizer starts from torch's defaults.
-_ALL_NINE = [{"optimizer": name} for name in REGISTRY]
+_ALL_NINE = [{"optimizer": name} for name, d in REGISTRY.items() if d.vectorized]
 _SHORT_TRAIN = {"steps": 2_000, "batch_size": 64, "log_every": 10, "diag_every": 100, "eval_every": 100}
 
 PRESETS |= {

@@ -29,6 +29,7 @@ from engine.batches import CohortBatches, weights_digest
 from engine.events import Event, MetricPoints, Progress, RunFinished, RunStarted
 from engine.losses import loss_per_run
 from engine.nets import initial_weights, make_net
+from engine.registry import package_version
 from engine.regularizers import Regularizers
 from engine.sam import Sam
 from engine.spec import ComparisonSpec, RunPlan
@@ -215,9 +216,10 @@ class Cohort:
 
     def _started(self, k: int, r: RunPlan) -> RunStarted:
         arm = self.spec.arms[r.arm]
+        d = arm.definition
         return RunStarted(r.index, r.arm, arm.display(), arm.optimizer, r.seed, self.batch_size,
                           self.init_hash[r.seed], self.view.batch_hash(self.batches.digest(k, self.steps), k),
-                          r.variant)
+                          r.variant, d.distribution, package_version(d))
 
     def _flush(self, losses: list[tuple[int, torch.Tensor]],
                diags: list[tuple[int, torch.Tensor, torch.Tensor]],

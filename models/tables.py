@@ -114,6 +114,9 @@ class Run(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)
     init_hash: Mapped[str | None] = mapped_column(String(64))
     batch_hash: Mapped[str | None] = mapped_column(String(64))
+    # The package that provided the optimizer and its version where the run trained.
+    optimizer_package: Mapped[str | None] = mapped_column(String(64))
+    optimizer_version: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Studies: the stage that trained it, its fold or bootstrap replicate, the job's arm it
     # derives from (a tuning grid point or a batch size of that arm), and arrays kept for

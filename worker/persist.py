@@ -48,7 +48,8 @@ def _record_started(session: Session, job_id: str, started: list[dict[str, Any]]
     for ev in started:
         session.execute(update(Run).where(Run.job_id == job_id, Run.index == ev["run"]).values(
             status="running", init_hash=ev["init_hash"], batch_hash=ev["batch_hash"],
-            batch_size=ev["batch_size"]))
+            batch_size=ev["batch_size"], optimizer_package=ev.get("optimizer_package") or None,
+            optimizer_version=ev.get("optimizer_version")))
         add_event(session, job_id, "run_started", ev)
 
 

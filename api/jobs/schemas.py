@@ -28,6 +28,8 @@ class RunOut(BaseModel):
     step: int
     init_hash: str | None
     batch_hash: str | None
+    optimizer_package: str | None = None
+    optimizer_version: str | None = None
     summary: dict[str, Any] | None
 
 

@@ -15,7 +15,7 @@ LRS = [1e-3, 3e-3, 1e-2, 3e-2]
 
 # Defaults, plus every non-default branch of an update rule (weight decay, dampening,
 # Adagrad's lr decay, centered RMSprop with momentum), since each branch treats lr its own way.
-CASES = [(name, {}) for name in REGISTRY] + [
+CASES = [(name, {}) for name, d in REGISTRY.items() if d.vectorized] + [
     ("sgd", {"weight_decay": 0.1}),
     ("momentum", {"dampening": 0.3, "weight_decay": 0.01}),
     ("adagrad", {"lr_decay": 0.05, "initial_accumulator_value": 0.1, "weight_decay": 0.01}),

@@ -43,6 +43,24 @@ def test_job_over_http_is_streamed_and_stored(service: Service) -> None:
     assert len({r["init_hash"] for r in final["runs"]}) == 1
 
 
+def test_catalogue_and_sam_arms_train_and_record_their_package(service: Service) -> None:
+    """A comparison of catalogue optimizers and a SAM arm, through HTTP and the worker: every
+    run records the package and version of the class that trained it."""
+    from importlib import metadata
+
+    arms = [{"optimizer": "lion", "lr": 1e-3}, {"optimizer": "adamw_schedulefree"},
+            {"optimizer": "lamb"}, {"optimizer": "sgd", "lr": 1e-2, "sam": {"rho": 0.05}}]
+    job = flows.submit(service, 100, arms=arms, seeds=[0])
+    final = flows.wait_status(service, job["id"], {"succeeded", "failed"}, timeout=120)
+    assert final["status"] == "succeeded", final["error"]
+    got = {r["label"]: (r["optimizer_package"], r["optimizer_version"]) for r in final["runs"]}
+    assert got == {"Lion": ("pytorch-optimizer", metadata.version("pytorch-optimizer")),
+                   "AdamW (schedule-free)": ("schedulefree", metadata.version("schedulefree")),
+                   "LAMB": ("pytorch-optimizer", metadata.version("pytorch-optimizer")),
+                   "SGD": ("torch", metadata.version("torch"))}
+    assert all(r["summary"]["final_val_loss"] > 0 for r in final["runs"])
+
+
 def test_cancel_stops_a_running_job_and_keeps_its_metrics(service: Service) -> None:
     job = flows.submit(service, 1_000_000)
     first = read_events(f"{service.url}/jobs/{job['id']}/events", service.key, limit=6, timeout=120)
