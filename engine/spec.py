@@ -199,6 +199,10 @@ class ComparisonSpec(Strict):
                 # The 2-D paths step the hand-written rules directly (engine/studies/trajectories.py).
                 raise ValueError(f"arms {other} have no path on a 2-D function yet; trajectories take "
                                  "gd, sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam or adamw")
+        net = info.data.get("net")
+        if v.kind == "batch_size" and 1 in v.batch_sizes and net is not None and net.norm == "batch" \
+                and net.kind == "mlp":
+            raise ValueError("net.norm 'batch' needs batches of 2 or more; batch_sizes has 1")
         if v.kind == "batch_size" and arms is not None:
             full = [a.display() for a in arms if a.definition.full_batch]
             if full:
