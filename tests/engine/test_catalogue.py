@@ -2,12 +2,14 @@
 one nn.Module and the same class per run compute; a wrong granularity shows; a resumed
 cohort continues them exactly. At 1 and 2 threads (conftest.py).
 
-Tolerance: 1e-9 relative in float64 over 200 steps. The nine hand-written rules are held to
-the tighter bound of tests/engine/agreement.py (10x the trajectory's own rounding noise);
-LAMB, whose trust ratio divides two norms every step, measured up to 13x (3.8e-13 against a
-noise of 2.9e-14, at lr 5e-3), so that bound does not fit it: the noise twin is perturbed
-once, while the two computations differ by rounding at every step. 1e-9 is still 10,000x
-below what a wrong rule gives (a per-tensor rule handed whole rows: see below)."""
+Tolerance: 1e-9 relative in float64 over 200 steps, on trajectories that are not chaotic
+(each run's own rounding noise, tests/engine/agreement.py, stays below 1e-10, so 1e-9 tells a
+wrong rule from amplified rounding). The nine hand-written rules are held to the tighter bound
+of 10x that noise; LAMB, whose trust ratio divides two norms every step, measured 40x (3.8e-13
+against a noise of 9.5e-15, lr 5e-3, seed 0, at 1 and 2 threads), so that bound does not fit
+it: the noise twin is perturbed once, while the two computations differ by rounding at every
+step. 1e-9 is still 10,000x below what a wrong rule gives (a per-tensor rule handed whole
+rows: see below)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from engine.spec import ComparisonSpec
 from tests.engine.agreement import measure
 from tests.engine.conftest import small_wave
 
-LR = {"lion": 1e-3}  # sign updates move every weight by lr: 1e-2 is too coarse for this net
+LR = {"lion": 1e-3, "lamb": 5e-3}  # Lion moves every weight by lr; LAMB at 1e-2 is chaotic here
 
 
 def catalogue_spec(names: list[str], steps: int = 200, seeds: list[int] | None = None) -> ComparisonSpec:
@@ -39,6 +41,7 @@ def test_every_catalogue_optimizer_matches_its_class_per_run() -> None:
     figures = measure(catalogue_spec(list(CATALOGUE)))
     print("\n[catalogue, float64] " + "; ".join(map(str, figures)))
     assert len(figures) == 2 * 2 * len(CATALOGUE)
+    assert max(f.noise for f in figures) <= 1e-10, "a chaotic run: lower its learning rate"
     assert max(f.engine for f in figures) <= 1e-9, [str(f) for f in figures if f.engine > 1e-9]
 
 
