@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from engine.presets import preset_dict
-from engine.runner import compare
+from engine.runner import Collector, compare, make_cohort
 from engine.spec import ComparisonSpec
 from engine.studies.bias_variance import arm_decomposition
 
@@ -49,3 +49,24 @@ def bias_variance_arms(spec: ComparisonSpec) -> dict[str, dict]:
             arm.display(), [outs[v] and outs[v]["test_pred"] for v in range(n_rep)],
             outs[n_rep] and outs[n_rep]["test_pred"], ref["test_y"], ref["test_truth"])
     return arms
+
+
+def assert_resume_is_exact(spec: ComparisonSpec, at: int) -> None:
+    """Train every run of ``spec`` once straight through and once stopped at the checkpoint
+    of step ``at`` and resumed in a new cohort: the resumed curves and summaries must be the
+    uninterrupted ones (wall time aside)."""
+    runs = list(range(len(spec.runs())))
+    reference = Collector()
+    make_cohort(spec, runs).train(reference)
+    saved: list[tuple[int, bytes]] = []
+    assert not make_cohort(spec, runs).train(Collector(), on_checkpoint=lambda s, b: saved.append((s, b)),
+                                             checkpoint_every=at, should_stop=lambda: bool(saved))
+    assert saved[0][0] == at
+    resumed, after = make_cohort(spec, runs), Collector()
+    resumed.load_state_bytes(saved[0][1])
+    assert resumed.train(after)
+    for run, ref in reference.runs.items():
+        steps, values = ref.curves["train_loss"]
+        got = after.runs[run]
+        assert got.curves["train_loss"] == (steps[at:], values[at:])
+        assert got.summary == ref.summary | {"wall_time": got.summary["wall_time"]}

@@ -19,10 +19,9 @@ import pytest
 
 from engine.catalogue import CATALOGUE
 from engine.registry import REGISTRY
-from engine.runner import Collector, make_cohort
 from engine.spec import ComparisonSpec
 from tests.engine.agreement import measure
-from tests.engine.conftest import small_wave
+from tests.engine.conftest import assert_resume_is_exact, small_wave
 
 LR = {"lion": 1e-3, "lamb": 5e-3}  # Lion moves every weight by lr; LAMB at 1e-2 is chaotic here
 
@@ -55,20 +54,4 @@ def test_a_per_tensor_optimizer_declared_elementwise_is_caught(monkeypatch: pyte
 
 
 def test_resumed_cohort_continues_catalogue_optimizers_exactly() -> None:
-    spec = catalogue_spec(["lion", "adamw_schedulefree", "lamb"], steps=200)
-    runs = list(range(len(spec.runs())))
-    reference = Collector()
-    make_cohort(spec, runs).train(reference)
-
-    saved: list[tuple[int, bytes]] = []
-    first = make_cohort(spec, runs)
-    assert not first.train(Collector(), on_checkpoint=lambda s, b: saved.append((s, b)),
-                           checkpoint_every=100, should_stop=lambda: bool(saved))
-    resumed, after = make_cohort(spec, runs), Collector()
-    resumed.load_state_bytes(saved[0][1])
-    assert resumed.train(after)
-    for run, ref in reference.runs.items():
-        steps, values = ref.curves["train_loss"]
-        assert after.runs[run].curves["train_loss"] == (steps[100:], values[100:])
-        assert after.runs[run].curves["val_loss"][1] == ref.curves["val_loss"][1][2:]
-        assert after.runs[run].summary == ref.summary | {"wall_time": after.runs[run].summary["wall_time"]}
+    assert_resume_is_exact(catalogue_spec(["lion", "adamw_schedulefree", "lamb"], steps=200), at=100)

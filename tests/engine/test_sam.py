@@ -11,7 +11,7 @@ from engine.design import plan_cohorts
 from engine.runner import Collector, make_cohort
 from engine.spec import ComparisonSpec
 from tests.engine.agreement import check
-from tests.engine.conftest import small_wave
+from tests.engine.conftest import assert_resume_is_exact, small_wave
 
 # Learning rates where 200 steps are not chaotic on this task, so that rounding-level
 # differences stay small enough to tell a wrong perturbation from noise. (Clipping is left
@@ -52,19 +52,7 @@ def test_sam_changes_the_path_and_trains_apart() -> None:
 
 
 def test_resumed_sam_cohort_continues_exactly() -> None:
-    spec = sam_spec(steps=200, arms=ARMS[:2])
-    runs = list(range(4))
-    reference = Collector()
-    make_cohort(spec, runs).train(reference)
-    saved: list[tuple[int, bytes]] = []
-    assert not make_cohort(spec, runs).train(Collector(), on_checkpoint=lambda s, b: saved.append((s, b)),
-                                             checkpoint_every=100, should_stop=lambda: bool(saved))
-    resumed, after = make_cohort(spec, runs), Collector()
-    resumed.load_state_bytes(saved[0][1])
-    assert resumed.train(after)
-    for run, ref in reference.runs.items():
-        steps, values = ref.curves["train_loss"]
-        assert after.runs[run].curves["train_loss"] == (steps[100:], values[100:])
+    assert_resume_is_exact(sam_spec(steps=200, arms=ARMS[:2]), at=100)
 
 
 def test_sam_with_batch_norm_is_refused_at_its_path() -> None:
