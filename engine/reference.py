@@ -111,8 +111,8 @@ def make_optimizer(arm: ArmBase, params) -> torch.optim.Optimizer:
         d = arm.definition
         cls, fixed = getattr(importlib.import_module(d.module), d.torch_class), d.fixed
     opt = cls(params, **hp, **fixed)
-    if hasattr(opt, "train") and arm.definition.eval_mode:
-        opt.train()  # schedule-free: training mode from the start, as its documentation asks
+    if arm.definition.eval_mode:
+        opt.train()  # type: ignore[attr-defined]  # schedule-free: training mode from the start, as its documentation asks
     return opt
 
 

@@ -8,6 +8,7 @@ rules (``engine.optimizers.Stepper``, the fast path); the field's catalogue
 
 from __future__ import annotations
 
+import functools
 from importlib import metadata
 from typing import Any
 
@@ -92,8 +93,15 @@ REGISTRY: dict[str, OptimizerDef] = {
 def package_version(d: OptimizerDef) -> str | None:
     """The installed version of the package that provides the optimizer (read from its
     metadata, so the package itself is not imported); None when it is not installed."""
+    return _installed_version(d.distribution)
+
+
+@functools.cache
+def _installed_version(distribution: str) -> str | None:
+    # Read once per process: every run's start and every GET /optimizers would otherwise
+    # reread the package's metadata files, and what is installed does not change meanwhile.
     try:
-        return metadata.version(d.distribution)
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
 
