@@ -9,17 +9,18 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.queueing import queue_for
+from core import capabilities
 from engine.design import Stage, choose, plan_cohorts, stage
-from engine.spec import ComparisonSpec
+from engine.spec import ComparisonSpec, stored
 from models.journal import add_event, refresh_status
 from models.tables import TERMINAL, Job, Run, Shard
 
 
-def plan_shards(session: Session, job_id: str, shard_size: int,
-                shard_examples: int | None = None) -> list[tuple[int, str]]:
+def plan_shards(session: Session, job_id: str, shard_size: int, shard_examples: int | None = None,
+                worker_ttl: float = 30.0) -> list[tuple[int, str]]:
     """Create the job's shards once per stage; returns (shard id, queue) of every shard still
-    queued, so a redelivered planning task re-sends what may not have been sent."""
+    queued, so a redelivered planning task re-sends what may not have been sent. Shards of
+    plugin optimizers go to a queue of live workers that have them (core/capabilities.py)."""
     job = session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
     if job is None or job.spec is None or job.status in ("failed", "succeeded", "cancelled"):
         return []
@@ -28,14 +29,15 @@ def plan_shards(session: Session, job_id: str, shard_size: int,
         if job.cancel_requested:
             refresh_status(session, job_id)
             return []
-        existing = _create_shards(session, job, stage(_spec(job), 0), shard_size, shard_examples)
+        existing = _create_shards(session, job, stage(_spec(job), 0), shard_size, shard_examples,
+                                  worker_ttl)
     elif _next_stage_due(job, existing):
-        existing += _plan_next_stage(session, job, existing, shard_size, shard_examples)
+        existing += _plan_next_stage(session, job, existing, shard_size, shard_examples, worker_ttl)
     return [(s.id, s.queue) for s in existing if s.status == "queued"]
 
 
 def _spec(job: Job) -> ComparisonSpec:
-    return ComparisonSpec.model_validate(job.spec)
+    return stored(job.spec)
 
 
 def _next_stage_due(job: Job, shards: list[Shard]) -> bool:
@@ -45,7 +47,7 @@ def _next_stage_due(job: Job, shards: list[Shard]) -> bool:
 
 
 def _plan_next_stage(session: Session, job: Job, shards: list[Shard], shard_size: int,
-                     shard_examples: int | None) -> list[Shard]:
+                     shard_examples: int | None, worker_ttl: float) -> list[Shard]:
     """Tuning's second stage: each arm's point chosen on validation loss, on fresh seeds."""
     spec = _spec(job)
     index = max(s.stage for s in shards) + 1
@@ -59,7 +61,7 @@ def _plan_next_stage(session: Session, job: Job, shards: list[Shard], shard_size
     add_event(session, job.id, "study", {"stage": index, "chosen": job.study_state["chosen"],
                                          "labels": [a.display() for a in spec.arms]})
     session.flush()
-    created = _create_shards(session, job, nxt, shard_size, shard_examples)
+    created = _create_shards(session, job, nxt, shard_size, shard_examples, worker_ttl)
     refresh_status(session, job.id)
     return created
 
@@ -82,8 +84,8 @@ def add_runs(session: Session, job_id: str, st: Stage) -> None:
 
 
 def _create_shards(session: Session, job: Job, st: Stage, shard_size: int,
-                   shard_examples: int | None = None) -> list[Shard]:
-    queue = queue_for(st.spec.train.device)
+                   shard_examples: int | None = None, worker_ttl: float = 30.0) -> list[Shard]:
+    queue = capabilities.route(session, st.spec, worker_ttl) or capabilities.fallback_queue(st.spec)
     first = session.scalar(select(Shard.index).where(Shard.job_id == job.id).order_by(Shard.index.desc()))
     first = 0 if first is None else first + 1
     shards = []

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from engine.optimizer_defs import OptimizerDef
 from engine.presets import PRESETS, preset_dict
 from engine.spec import ComparisonSpec
+
+Offered = Mapping[str, OptimizerDef] | None  # plugin optimizers live workers offer (None: installed here)
+
+
+def _validate(data: Any, optimizers: Offered) -> ComparisonSpec:
+    context = None if optimizers is None else {"optimizers": optimizers}
+    return ComparisonSpec.model_validate(data, context=context)
 
 
 @dataclass
@@ -46,7 +55,7 @@ def spec_errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]
     return [error(prefix + list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
 
 
-def _parse_preset(body: dict[str, Any]) -> JobRequest:
+def _parse_preset(body: dict[str, Any], optimizers: Offered) -> JobRequest:
     name, overrides = body["preset"], body.get("overrides") or {}
     extra = sorted(set(body) - {"preset", "overrides"})
     if extra:
@@ -59,31 +68,31 @@ def _parse_preset(body: dict[str, Any]) -> JobRequest:
         return JobRequest(errors=[error(["overrides"], "must be an object of spec fields, "
                                         "e.g. {\"train\": {\"steps\": 500}}", "dict_type")])
     try:
-        return JobRequest(spec=ComparisonSpec.model_validate(preset_dict(name, overrides)), preset=name)
+        return JobRequest(spec=_validate(preset_dict(name, overrides), optimizers), preset=name)
     except ValidationError as exc:
         return JobRequest(errors=spec_errors(exc, ["overrides"]), preset=name)
 
 
-def parse_request(body: Any) -> JobRequest:
-    """A decoded JSON body as a request."""
+def parse_request(body: Any, optimizers: Offered = None) -> JobRequest:
+    """A decoded JSON body as a request; ``optimizers``: the plugins an arm may name."""
     if not isinstance(body, dict):
         return JobRequest(errors=[error([], "the body must be a JSON object: a comparison spec or "
                                         "{\"preset\": name, \"overrides\": {...}}", "dict_type")])
     if "preset" in body:
-        return _parse_preset(body)
+        return _parse_preset(body, optimizers)
     try:
-        return JobRequest(spec=ComparisonSpec.model_validate(body))
+        return JobRequest(spec=_validate(body, optimizers))
     except ValidationError as exc:
         return JobRequest(errors=spec_errors(exc, []))
 
 
-def parse_text(text: str) -> JobRequest:
+def parse_text(text: str, optimizers: Offered = None) -> JobRequest:
     """A request sent as JSON text (the queue accepts either)."""
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
         return JobRequest(errors=[error([], f"not valid JSON: {exc}", "json_invalid")])
-    return parse_request(body)
+    return parse_request(body, optimizers)
 
 
 def request_hash(body: Any) -> str:

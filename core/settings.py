@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # -- reliability: the database, not the broker, says who trains what ----------------
     lease_seconds: float = Field(30.0, gt=0, description="a shard's lease; renewed every heartbeat")
     max_attempts: int = Field(3, ge=1, description="claims of a shard before it is marked failed")
+    worker_ttl_seconds: float = Field(30.0, gt=0, description="a worker not seen for this long is "
+                                      "gone: its optimizers are no longer offered")
     sweep_seconds: float = Field(5.0, gt=0, description="period of each worker's sweeper")
     resend_after_seconds: float = Field(120.0, gt=0,
                                         description="re-send a job or shard still queued after this")

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import capabilities
 from core.limits import Widths, dataset_widths, limit_errors, task_widths
 from core.planning import add_runs
-from core.requests import JobRequest, error, parse_request, parse_text, request_hash, spec_errors
+from core.requests import JobRequest, Offered, error, parse_request, parse_text, request_hash, spec_errors
 from core.settings import Settings
 from engine.design import max_steps, n_stages, stage, total_runs
 from engine.spec import ComparisonSpec
@@ -45,17 +46,24 @@ class TooManyActive(Exception):
     retry_after = 10
 
 
+def offered(session: Session, settings: Settings) -> Offered:
+    """The plugin optimizers a request may name now: those live workers offer."""
+    return capabilities.offered(session, settings.worker_ttl_seconds)
+
+
 def checked(session: Session, settings: Settings, owner: str, request: JobRequest) -> JobRequest:
-    """The request with its data set resolved and its limits checked, or refused."""
+    """The request with its data set resolved, its limits checked and a live worker for its
+    plugin optimizers, or refused."""
     if request.spec is None:
         return request
-    spec, widths, errors = _with_widths(session, request.spec, owner)
+    spec, widths, errors = _with_widths(session, request.spec, owner, offered(session, settings))
     if spec is not None and widths is not None:
-        errors = limit_errors(spec, settings, widths)
+        errors = limit_errors(spec, settings, widths) or \
+            capabilities.placement_errors(session, spec, settings.worker_ttl_seconds)
     return request.refused(errors) if errors else JobRequest(spec=spec, preset=request.preset)
 
 
-def _with_widths(session: Session, spec: ComparisonSpec, owner: str
+def _with_widths(session: Session, spec: ComparisonSpec, owner: str, optimizers: Offered
                  ) -> tuple[ComparisonSpec | None, Widths | None, list[dict[str, Any]]]:
     """For task 'dataset': the spec with ``task.n`` capped at the owner's data set's rows and
     the net's widths from it; another task passes with the task table's widths."""
@@ -68,7 +76,7 @@ def _with_widths(session: Session, spec: ComparisonSpec, owner: str
     data = spec.model_dump(mode="json")
     data["task"]["n"] = min(spec.task.n, found.n_rows)
     try:
-        spec = ComparisonSpec.model_validate(data)
+        spec = ComparisonSpec.model_validate(data, context={"optimizers": optimizers})
     except ValidationError as exc:
         return None, None, spec_errors(exc, [])
     return spec, dataset_widths(found.n_features, found.kind, len(found.class_names or [])), []
@@ -99,7 +107,7 @@ def submit(session: Session, settings: Settings, owner: str, body: Any, *, sourc
     body_hash = request_hash(body)
     if key is not None and (job := find_by_key(session, owner, key, body_hash)) is not None:
         return job, False
-    request = checked(session, settings, owner, request or parse_request(body))
+    request = checked(session, settings, owner, request or parse_request(body, offered(session, settings)))
     if request.spec is None:
         raise Refused(request.errors)
     check_active(session, settings, owner)
@@ -121,7 +129,8 @@ def submit_from_queue(session: Session, settings: Settings, owner: str, body: An
     """The queue's submission: ``submit``'s checks, but a refused request (a bad spec, a limit,
     too many active jobs) is stored as a failed job carrying the reasons, since no caller
     waits for an answer. ``body`` may also be JSON text."""
-    request = parse_text(body) if isinstance(body, str) else parse_request(body)
+    plugins = offered(session, settings)
+    request = parse_text(body, plugins) if isinstance(body, str) else parse_request(body, plugins)
     try:
         return submit(session, settings, owner, body, source="queue", request=request)[0]
     except Refused as exc:

@@ -3,7 +3,8 @@
 Arms are contiguous rows (runs are numbered arm-major). Neighbouring arms that differ at
 most in learning rate (a tuning grid's points) share one stepper, stepped once for all
 their rows: a hand-written rule (``Stepper``) with a (rows, 1) learning-rate column, or a
-package's class (``TorchStepper``) with a param group per learning rate.
+package's class (``TorchStepper``) with a param group per learning rate. An arm with
+``lookahead`` is always stepped by its class (the built-ins' torch.optim one), wrapped.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class ArmBlock:
 def _rule_key(spec: ComparisonSpec, a: int) -> str:
     arm = spec.arms[a]
     hp = {k: v for k, v in arm.hyperparams().items() if k != "lr"}
-    return f"{arm.optimizer}|{sorted(hp.items())}|{arm.schedule!r}"
+    return f"{arm.optimizer}|{sorted(hp.items())}|{arm.schedule!r}|{arm.lookahead!r}"
 
 
 def arm_blocks(spec: ComparisonSpec, runs: list[RunPlan], P: torch.Tensor, G: torch.Tensor,
@@ -65,10 +66,11 @@ def arm_blocks(spec: ComparisonSpec, runs: list[RunPlan], P: torch.Tensor, G: to
             base = lrs[0] if len(set(lrs)) == 1 else torch.tensor(
                 lrs, device=P.device, dtype=P.dtype).unsqueeze(1)
             stepper: Stepper | TorchStepper
-            if arm.definition.vectorized:
+            if arm.definition.vectorized and arm.lookahead is None:
                 stepper = Stepper(arm.optimizer, arm.hyperparams(), P[rows])
             else:
-                stepper = TorchStepper(arm.definition, arm.hyperparams(), P[rows], G[rows], lrs, layout)
+                stepper = TorchStepper(arm.definition, arm.hyperparams(), P[rows], G[rows], lrs, layout,
+                                       arm.lookahead)
             blocks.append(ArmBlock(rows, arms[0], stepper, base, arm.schedule))
             start = k
     return blocks

@@ -1,6 +1,6 @@
 """The field's optimizers, run by their packages' own classes rather than re-implemented:
-torch.optim's NAdam, RAdam and Adamax, pytorch-optimizer's Lion, Adan, AdaBelief and LAMB,
-and schedule-free AdamW. Defaults are the classes' own (tests/engine/test_registry.py reads
+torch.optim's NAdam, RAdam and Adamax, pytorch-optimizer's Lion, Adan, AdaBelief, LAMB and
+Muon, and schedule-free AdamW. Defaults are the classes' own (tests/engine/test_registry.py reads
 them from the signatures); each says how the cohort trainer may step it (``granularity``)."""
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ def _entry(name: str, title: str, cls: str, hparams: tuple[HParam, ...], doc: st
 
 _PO = {"module": "pytorch_optimizer", "distribution": "pytorch-optimizer"}
 
+# Classes that take two kinds of param group, told apart by a flag (its name here): Muon
+# orthogonalizes only hidden weight matrices (flag True) and steps everything else, biases,
+# gains and the input and output layers, with its AdamW fallback (flag False), as its
+# documentation asks. The engine (engine/torch_stepper.py) and the per-run reference
+# (engine/reference.py) both build the groups that way.
+MATRIX_GROUPS: dict[str, str] = {"muon": "use_muon"}
+
 CATALOGUE: dict[str, OptimizerDef] = {d.name: d for d in (
     _entry("nadam", "NAdam", "NAdam", (_lr(2e-3), _beta(1, 0.9, _M1), _beta(2, 0.999, _M2), _eps(1e-8), _WD,
                                        HParam("momentum_decay", 4e-3, 0.0, None, doc="momentum decay")),
@@ -54,6 +61,18 @@ CATALOGUE: dict[str, OptimizerDef] = {d.name: d for d in (
     _entry("lamb", "LAMB", "Lamb", (_lr(1e-3), _beta(1, 0.9, _M1), _beta(2, 0.999, _M2), _WD, _eps(1e-6)),
            "Adam steps scaled per layer by a trust ratio |w| / |step|, gradients clipped to norm 1 over "
            "the net (You et al. 2020)", granularity="per_tensor", **_PO),
+    _entry("muon", "Muon", "Muon",
+           (_lr(2e-2), HParam("momentum", 0.95, 0.0, 1.0, high_open=True, doc="momentum factor"),
+            HParam("nesterov", True, doc="Nesterov momentum"),
+            HParam("weight_decay", 0.0, 0.0, None, doc="decoupled weight decay of the matrices"),
+            HParam("use_adjusted_lr", False, doc="scale steps by 0.2 sqrt(max(out, in)) (Moonlight) "
+                   "instead of sqrt(max(1, out / in))"),
+            HParam("adamw_lr", 3e-4, 0.0, None, low_open=True, doc="learning rate of the AdamW part"),
+            HParam("adamw_wd", 0.0, 0.0, None, doc="decoupled weight decay of the AdamW part"),
+            HParam("adamw_eps", 1e-10, 0.0, None, doc="term added to the AdamW part's denominator")),
+           "momentum orthogonalized by Newton-Schulz iterations for each hidden weight matrix; "
+           "biases, gains and the input and output layers step with AdamW (Jordan et al. 2024)",
+           granularity="per_tensor", **_PO),
     _entry("adamw_schedulefree", "AdamW (schedule-free)", "AdamWScheduleFree",
            (_lr(2.5e-3), _beta(1, 0.9, "interpolation between the average and the iterate"),
             _beta(2, 0.999, _M2), _eps(1e-8), _WD),

@@ -139,13 +139,20 @@ def run_train_size(spec: ComparisonSpec, n_train: int) -> int:
 
 
 def max_steps(spec: ComparisonSpec, n_train: int) -> int:
-    """The most steps any run of the job takes (an examples budget gives small batches more).
+    """The most steps any run of the job takes (an examples budget gives small batches more,
+    an arm's steps_factor multiplies its own).
 
     Mirrors the trainer: batch sizes are resolved against the rows a run trains on (a
     fold's under cross-validation, effective_batch_size), and so is the budget."""
     st = stage(spec, 0).spec
     rows = run_train_size(spec, n_train)
-    return max(st.steps_for(min(st.batch_size_of(a) or rows, rows), rows) for a in st.arms)
+    return max(st.steps_for(min(st.batch_size_of(a) or rows, rows), rows, a) for a in st.arms)
+
+
+def run_steps(spec: ComparisonSpec, run: RunPlan) -> int:
+    """The steps one run trains, as its cohort's trainer counts them."""
+    n_train = run_train_size(spec, spec.task.split_sizes()[0])
+    return spec.steps_for(effective_batch_size(spec, run), n_train, spec.arms[run.arm])
 
 
 def choose(spec: ComparisonSpec, rows: list[tuple[int, dict[str, Any], dict[str, Any] | None]]
@@ -184,19 +191,20 @@ def effective_batch_size(spec: ComparisonSpec, run: RunPlan) -> int:
 
 def plan_cohorts(spec: ComparisonSpec, max_runs: int | None = None,
                  max_examples: int | None = None) -> list[list[int]]:
-    """Run indices grouped by batch size and SAM (runs of a group train stacked), in chunks of at
-    most ``max_runs`` runs and, with ``max_examples``, at most that many examples per step
-    (always at least one run). Full-batch groups thus split into small shards: a stack of
-    (K, n, width) activations that outgrows the caches is slower per run than several
+    """Run indices grouped by batch size, SAM and steps (runs of a group train stacked), in
+    chunks of at most ``max_runs`` runs and, with ``max_examples``, at most that many examples
+    per step (always at least one run). Full-batch groups thus split into small shards: a stack
+    of (K, n, width) activations that outgrows the caches is slower per run than several
     small ones, and small shards spread over the workers. Arm-major order keeps each arm's
     runs in contiguous rows."""
-    groups: dict[tuple[int, bool], list[int]] = {}
+    groups: dict[tuple[int, bool, int], list[int]] = {}
     for r in spec.runs():
-        # SAM arms train apart: their cohort takes two passes a step, the others one.
+        # SAM arms train apart: their cohort takes two passes a step, the others one. A cohort
+        # trains one number of steps (an arm's steps_factor changes its runs').
         sam = spec.arms[r.arm].sam is not None
-        groups.setdefault((effective_batch_size(spec, r), sam), []).append(r.index)
+        groups.setdefault((effective_batch_size(spec, r), sam, run_steps(spec, r)), []).append(r.index)
     out = []
-    for (bs, _), runs in groups.items():
+    for (bs, _, _), runs in groups.items():
         size = max_runs or len(runs)
         if max_examples:
             size = max(1, min(size, max_examples // bs))

@@ -3,6 +3,7 @@ the cohort trainer steps it. Plain data (no torch): the API validates specs with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,16 +22,19 @@ class HParam:
     """One hyperparameter: its default and the allowed closed/open range."""
 
     name: str
-    default: float | bool
+    default: float | int | bool
     low: float | None = None
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
     doc: str = ""
+    log: bool = False  # searched on a log scale (its range must then be positive)
 
     @property
     def kind(self) -> str:
-        return "bool" if isinstance(self.default, bool) else "float"
+        if isinstance(self.default, bool):
+            return "bool"
+        return "int" if isinstance(self.default, int) else "float"
 
     def range_text(self) -> str:
         if self.kind == "bool":
@@ -56,6 +60,8 @@ class OptimizerDef:
     granularity: Granularity = "elementwise"
     vectorized: bool = True  # a hand-written rule in engine/optimizers.py steps it; else the class does
     eval_mode: bool = False  # the class has train()/eval() modes (schedule-free): switched at evaluations
+    plugin: bool = False  # from an installed package's entry point (engine/plugins.py)
+    betas_tuple: bool = True  # beta1..beta3 reach the class as ``betas``, as torch.optim's take them
 
     @property
     def factory(self) -> str:
@@ -67,8 +73,57 @@ class OptimizerDef:
     def kwargs(self, hp: dict[str, Any]) -> dict[str, Any]:
         """Constructor arguments from a spec's flat hyperparameters: ``beta1``, ``beta2`` (and
         ``beta3``) go together as ``betas``, as torch.optim and the packages take them."""
+        if not self.betas_tuple:
+            return dict(hp) | self.fixed
         out = {k: v for k, v in hp.items() if not k.startswith("beta")}
         betas = [hp[b] for b in ("beta1", "beta2", "beta3") if b in hp]
         if betas:
             out["betas"] = tuple(betas)
         return out | self.fixed
+
+
+@dataclass(frozen=True)
+class OptimizerPlugin:
+    """What a plugin package exports under the entry-point group ``optarena.optimizers``.
+
+    ``factory`` is an optimizer class, or a module-level function ``(params, lr=..., **hp)``
+    returning one; it receives every hyperparameter by name. ``hparams`` must include ``lr``
+    (schedules and tuning set it). An optimizer whose update of one number reads others (a
+    layer's norm, a matrix) is ``per_tensor``, the default, which is always correct;
+    ``elementwise`` lets one instance step many runs' rows at once."""
+
+    name: str
+    factory: Callable[..., Any]
+    hparams: tuple[HParam, ...]
+    granularity: Granularity = "per_tensor"
+    title: str = ""
+    doc: str = ""
+    eval_mode: bool = False
+
+
+def describe(d: OptimizerDef, version: str | None) -> dict[str, Any]:
+    """An optimizer as JSON: GET /optimizers shows it and workers publish it (models/workers)."""
+    return {
+        "name": d.name, "title": d.title, "torch_class": d.factory, "module": d.module,
+        "class_name": d.torch_class, "package": d.distribution, "version": version,
+        "granularity": d.granularity, "vectorized_rule": d.vectorized, "full_batch": d.full_batch,
+        "eval_mode": d.eval_mode, "plugin": d.plugin, "description": d.doc,
+        "hyperparameters": [
+            {"name": h.name, "type": h.kind, "default": h.default, "min": h.low, "max": h.high,
+             "min_exclusive": h.low_open, "max_exclusive": h.high_open, "log": h.log,
+             "range": h.range_text(), "description": h.doc}
+            for h in d.hparams
+        ],
+    }
+
+
+def from_description(x: dict[str, Any]) -> OptimizerDef:
+    """The definition a worker published, as the API validates arms against it."""
+    hparams = tuple(
+        HParam(h["name"], h["default"], h["min"], h["max"], h["min_exclusive"], h["max_exclusive"],
+               h.get("description", ""), h.get("log", False))
+        for h in x["hyperparameters"])
+    return OptimizerDef(x["name"], x["title"], x["class_name"], hparams, full_batch=x["full_batch"],
+                        doc=x["description"], module=x["module"], distribution=x["package"],
+                        granularity=x["granularity"], vectorized=x["vectorized_rule"],
+                        eval_mode=x["eval_mode"], plugin=x["plugin"], betas_tuple=not x["plugin"])

@@ -4,23 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.catalogue import CATALOGUE
 from engine.registry import REGISTRY
 from engine.spec import ComparisonSpec
 
 _WAVE_TASK = {"name": "wave", "n": 10_000, "noise": 0.03}
 _WAVE_NET = {"kind": "mlp", "hidden": [64, 64], "activation": "tanh", "init": "kaiming_normal"}
 _WAVE_TRAIN = {"steps": 10_000, "batch_size": 64, "log_every": 1, "eval_every": 100}
+_SEED_WAVE_ARMS = [
+    {"optimizer": "sgd", "lr": 1e-2},
+    {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
+    {"optimizer": "adam", "lr": 1e-2},
+]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "seed-wave": {
         "task": _WAVE_TASK,
         "net": _WAVE_NET,
-        "arms": [
-            {"optimizer": "sgd", "lr": 1e-2},
-            {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
-            {"optimizer": "adam", "lr": 1e-2},
-        ],
+        "arms": _SEED_WAVE_ARMS,
         "seeds": [0],
+        "train": _WAVE_TRAIN,
+    },
+    # The catalogue is read when this module loads, so an optimizer added to it joins the
+    # preset; each at its class's default learning rate (its HParam default).
+    "seed-wave-modern": {
+        "task": _WAVE_TASK,
+        "net": _WAVE_NET,
+        "arms": _SEED_WAVE_ARMS + [{"optimizer": name} for name in CATALOGUE],
+        "seeds": list(range(10)),
         "train": _WAVE_TRAIN,
     },
     "seed-wave-all": {
@@ -54,6 +65,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # Tuning searches the learning rate, so each optimizer starts from torch's defaults.
 _ALL_NINE = [{"optimizer": name} for name, d in REGISTRY.items() if d.vectorized]
+_BS_MOMENTUM = {"optimizer": "momentum", "lr": 2e-2, "momentum": 0.9}
 _SHORT_TRAIN = {"steps": 2_000, "batch_size": 64, "log_every": 10, "diag_every": 100, "eval_every": 100}
 
 PRESETS |= {
@@ -73,7 +85,10 @@ PRESETS |= {
     "batch-size-digits": {
         "task": {"name": "digits", "n": 1_797, "val_fraction": 0.2, "test_fraction": 0.4},
         "net": {"kind": "mlp", "hidden": [64, 64], "activation": "relu"},
-        "arms": [{"optimizer": "momentum", "lr": 2e-2, "momentum": 0.9}],
+        # SAM beside its base at equal steps and, trained twice the steps, at equal gradient
+        # evaluations (SAM takes two passes a step): the study's flatness report pairs them.
+        "arms": [_BS_MOMENTUM, _BS_MOMENTUM | {"sam": {"rho": 0.05}, "label": "SAM-Momentum"},
+                 _BS_MOMENTUM | {"steps_factor": 2, "label": "Momentum 2x steps"}],
         "seeds": [0, 1, 2, 3, 4],
         "train": {"steps": 3_000, "log_every": 10, "diag_every": 100, "eval_every": 250},
         "study": {"kind": "batch_size", "batch_sizes": [4, 16, 64, 256, 0]},
@@ -102,6 +117,10 @@ DESCRIPTIONS = {
     "seed-wave": "The notes' experiment: wave regression, 1-64-64-1 tanh MLP, SGD vs Momentum vs Adam "
                  "at lr 1e-2, batch 64, 10,000 steps, same batches and initial weights for all.",
     "seed-wave-all": "The same task with all seven optimizers of the notes, 5 seeds each.",
+    "seed-wave-modern": "The notes' experiment with the field's optimizer catalogue ("
+                        + ", ".join(d.title for d in CATALOGUE.values())
+                        + "), each at its class's default learning rate, beside SGD, Momentum and "
+                        "Adam at lr 1e-2; 10 seeds each.",
     "digits-cnn": "8x8 digits with a small batch-norm CNN, shift augmentation and label smoothing, "
                   "identical for SGD, Momentum and Adam over 3 seeds.",
     "tuning-wave": "Fair tuning: all nine optimizers, 20 learning rates from 1e-4 to 1 on 5 seeds (900 "
@@ -109,7 +128,8 @@ DESCRIPTIONS = {
                    "reported on test loss.",
     "batch-size-digits": "Momentum at batch sizes 4 to full batch (720 training images), 3,000 steps "
                          "each, 5 seeds: test loss against the sharpness of each solution (flat vs "
-                         "sharp minima).",
+                         "sharp minima); with SAM-Momentum (rho 0.05) and Momentum at 6,000 steps, "
+                         "whether SAM ends flatter at equal steps and at equal gradient evaluations.",
     "cv-wave": "5-fold cross-validation of SGD, Momentum and Adam on a small, noisy wave data set.",
     "bias-variance-sines": "Bias^2, variance and noise of SGD, Momentum and Adam from 10 bootstrap "
                            "resamples of the sines task, and the bagged ensemble vs one net.",

@@ -10,7 +10,9 @@ meaning of the spec's fields rather than from the engine's code:
 - the net, layer by layer (nn.Linear, nn.Tanh, nn.BatchNorm1d, nn.Conv2d, ...);
 - the loss (F.mse_loss, F.cross_entropy with its own label_smoothing);
 - the optimizer: the torch.optim class (or, for the catalogue, its package's class) with the
-  class's defaults plus the arm's hyperparameters;
+  class's defaults plus the arm's hyperparameters; Muon with its hidden weight matrices in
+  its Muon group and the rest in its AdamW group; with ``lookahead``, the instance wrapped
+  in pytorch-optimizer's Lookahead;
 - the learning-rate schedule, clipping (nn.utils.clip_grad_norm_), the L2 penalty (a term
   added to the loss).
 
@@ -25,13 +27,16 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.batches import BatchStream
+from engine.catalogue import MATRIX_GROUPS
 from engine.design import effective_batch_size
 from engine.net_spec import NetSpec
 from engine.nets import initial_weights
@@ -98,7 +103,7 @@ def _norm(net: NetSpec, width: int, conv: bool) -> list[nn.Module]:
     return [nn.GroupNorm(1 if net.norm == "layer" else net.groups, width)]
 
 
-def make_optimizer(arm: ArmBase, params) -> torch.optim.Optimizer:
+def make_optimizer(arm: ArmBase, model: nn.Sequential) -> torch.optim.Optimizer:
     """The arm's optimizer: the class's defaults, overridden by the arm's values. The nine
     hand-vectorized ones are torch.optim's; the others, their package's class, by name."""
     hp = arm.hyperparams()
@@ -110,10 +115,33 @@ def make_optimizer(arm: ArmBase, params) -> torch.optim.Optimizer:
     else:
         d = arm.definition
         cls, fixed = getattr(importlib.import_module(d.module), d.torch_class), d.fixed
-    opt = cls(params, **hp, **fixed)
+    opt = cls(_groups(arm, model), **hp, **fixed)
     if arm.definition.eval_mode:
         opt.train()  # type: ignore[attr-defined]  # schedule-free: training mode from the start, as its documentation asks
+    if arm.lookahead is not None:
+        from pytorch_optimizer import Lookahead
+
+        opt = Lookahead(opt, k=arm.lookahead.k, alpha=arm.lookahead.alpha)
     return opt
+
+
+def _groups(arm: ArmBase, model: nn.Sequential) -> Iterable[nn.Parameter] | list[dict[str, Any]]:
+    """The parameters, or for Muon its two groups: the weights of every Linear/Conv2d but the
+    first (it reads the inputs) and the last (the output layer) go to Muon, the rest
+    (biases, norm gains, those two layers) to its AdamW, as its documentation asks."""
+    flag = MATRIX_GROUPS.get(arm.optimizer)  # type: ignore[attr-defined]
+    if flag is None:
+        return model.parameters()
+    layers = [m for m in model if isinstance(m, nn.Linear | nn.Conv2d)]
+    hidden = {id(m.weight) for m in layers[1:-1]}
+    params = list(model.parameters())
+    groups = [{"params": [p for p in params if (id(p) in hidden) == on], flag: on} for on in (True, False)]
+    return [g for g in groups if g["params"]]
+
+
+def unwrapped(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The optimizer inside a Lookahead (its train()/eval() modes are there), else ``opt``."""
+    return getattr(opt, "optimizer", opt)
 
 
 def lr_factor(schedule: Schedule, step: int, total: int) -> float:
@@ -148,6 +176,10 @@ class _Run:
     stream: BatchStream
     total: int  # steps this run trains (an examples budget gives small batches more)
     curve: list[float] = field(default_factory=list)
+    base_lrs: list[float] = field(default_factory=list)  # each group's own (Muon's AdamW group has its own)
+
+    def __post_init__(self) -> None:
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
 
 
 class SequentialRuns:
@@ -171,7 +203,7 @@ class SequentialRuns:
             nn.utils.vector_to_parameters(w0.to(self.device, dtype), model.parameters())
             batch = effective_batch_size(spec, r)
             self.models.append(model)
-            self._runs.append(_Run(arm, model, make_optimizer(arm, model.parameters()),
+            self._runs.append(_Run(arm, model, make_optimizer(arm, model),
                                    BatchStream(r.seed, batch, n_train), spec.steps_for(batch, n_train)))
         # Train loss per step, by run index; each list fills as its run trains.
         self.curves = {r.index: run.curve for r, run in zip(self.runs, self._runs, strict=True)}
@@ -189,8 +221,9 @@ class SequentialRuns:
 
     def _step(self, run: _Run, step: int) -> None:
         arm, stream = run.arm, run.stream
-        for group in run.optimizer.param_groups:
-            group["lr"] = arm.lr * lr_factor(arm.schedule, step, run.total)  # type: ignore[attr-defined]
+        factor = lr_factor(arm.schedule, step, run.total)
+        for group, base in zip(run.optimizer.param_groups, run.base_lrs, strict=True):
+            group["lr"] = base * factor
         epoch, j = divmod(step, stream.steps_per_epoch)
         idx = slice(None) if stream.full else stream.epoch(epoch)[j].to(self.device)
         loss, objective = self._objective(run, idx)
@@ -206,8 +239,8 @@ class SequentialRuns:
         if arm.definition.eval_mode and (n % self.spec.train.eval_every == 0 or n == run.total):
             # The engine evaluates at the averaged weights here and goes back to training:
             # the switch moves the iterate by rounding, so the reference makes it too.
-            run.optimizer.eval()  # type: ignore[attr-defined]
-            run.optimizer.train()  # type: ignore[attr-defined]
+            unwrapped(run.optimizer).eval()  # type: ignore[attr-defined]
+            unwrapped(run.optimizer).train()  # type: ignore[attr-defined]
 
     def _sam_gradient(self, run: _Run, idx: slice | torch.Tensor) -> None:
         """Replace the gradients by those at w + e, as the SAM and ASAM papers write it: e =

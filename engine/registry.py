@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import Any
 
 from engine.catalogue import CATALOGUE
-from engine.optimizer_defs import HParam, OptimizerDef
+from engine.optimizer_defs import HParam, OptimizerDef, describe
 
 
 def _lr(default: float) -> HParam:
@@ -107,18 +107,5 @@ def _installed_version(distribution: str) -> str | None:
 
 
 def catalogue() -> list[dict[str, Any]]:
-    """Every optimizer with each hyperparameter's type, default and range (for GET /optimizers)."""
-    return [
-        {
-            "name": d.name, "title": d.title, "torch_class": d.factory,
-            "package": d.distribution, "version": package_version(d), "granularity": d.granularity,
-            "vectorized_rule": d.vectorized, "full_batch": d.full_batch, "description": d.doc,
-            "hyperparameters": [
-                {"name": h.name, "type": h.kind, "default": h.default, "min": h.low, "max": h.high,
-                 "min_exclusive": h.low_open, "max_exclusive": h.high_open, "range": h.range_text(),
-                 "description": h.doc}
-                for h in d.hparams
-            ],
-        }
-        for d in REGISTRY.values()
-    ]
+    """Every built-in optimizer with each hyperparameter's type, default and range."""
+    return [describe(d, package_version(d)) for d in REGISTRY.values()]

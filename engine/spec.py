@@ -9,16 +9,31 @@ engine/study_spec.py.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapSerializer,
+    WrapValidator,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from engine import plugins
 from engine.net_spec import NetSpec
 from engine.registry import REGISTRY, HParam, OptimizerDef
 from engine.strict import Strict
 from engine.study_spec import Study
 from engine.task_table import CLASSIFICATION_TASKS, IMAGE_TASKS, KNOWN_TRUTH, TASKS
-from engine.train_spec import Regularization, Sam, Schedule, TrainSpec
+from engine.train_spec import Lookahead, Regularization, Sam, Schedule, TrainSpec
 
 
 class ArmBase(Strict):
@@ -29,6 +44,13 @@ class ArmBase(Strict):
         None, gt=0, allow_inf_nan=False, description="clip each run's gradient to this norm"
     )
     sam: Sam | None = Field(None, description="wrap the optimizer in sharpness-aware minimization")
+    lookahead: Lookahead | None = Field(None, description="wrap the optimizer in Lookahead")
+    # A multiple, not a count: "twice the steps" stays twice under train.examples, under the
+    # CLI's --steps and under any override of train.steps.
+    steps_factor: int = Field(1, ge=1, le=100, description=(
+        "this arm trains this many times the job's steps (train.steps, or the steps "
+        "train.examples gives its batch size); 2 gives a one-pass optimizer as many gradient "
+        "evaluations as the same optimizer with sam"))
 
     @property
     def definition(self) -> OptimizerDef:
@@ -41,26 +63,125 @@ class ArmBase(Strict):
         return self.label or self.definition.title
 
 
+class PluginArm(ArmBase):
+    """An arm whose optimizer an installed plugin provides (engine/plugins.py)."""
+
+    optimizer_def: ClassVar[OptimizerDef]
+
+    @property
+    def definition(self) -> OptimizerDef:
+        return self.optimizer_def
+
+
+class StoredPluginArm(ArmBase):
+    """A plugin arm read back from a stored job where the plugin is not installed (the API):
+    its hyperparameters were validated when the job was stored and are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+    optimizer: str
+
+    @property
+    def definition(self) -> OptimizerDef:
+        hp = tuple(HParam(k, v) for k, v in (self.model_extra or {}).items())
+        return OptimizerDef(self.optimizer, self.optimizer, "", hp, vectorized=False, plugin=True)
+
+
 def _field_for(h: HParam) -> tuple[Any, Any]:
     if h.kind == "bool":
         return (bool, Field(h.default, description=h.doc))
     kw: dict[str, Any] = {"allow_inf_nan": False, "description": f"{h.doc} {h.range_text()}".strip()}
+    if h.kind == "int":
+        kw.pop("allow_inf_nan")
     if h.low is not None:
         kw["gt" if h.low_open else "ge"] = h.low
     if h.high is not None:
         kw["lt" if h.high_open else "le"] = h.high
-    return (float, Field(h.default, **kw))
+    return (int if h.kind == "int" else float, Field(h.default, **kw))
 
 
-def _arm_model(opt: OptimizerDef) -> type[ArmBase]:
+def _arm_model(opt: OptimizerDef, base: type[ArmBase] = ArmBase) -> type[ArmBase]:
     fields: dict[str, Any] = {"optimizer": (Literal[opt.name], ...)}  # type: ignore[valid-type]
     fields.update({h.name: _field_for(h) for h in opt.hparams})
     cls_name = "".join(p.capitalize() for p in opt.name.split("_")) + "Arm"
-    return create_model(cls_name, __base__=ArmBase, __doc__=opt.doc, **fields)
+    return create_model(cls_name, __base__=base, __doc__=opt.doc, **fields)
+
+
+_PLUGIN_MODELS: dict[tuple[Any, ...], type[ArmBase]] = {}
+
+
+def plugin_arm_model(opt: OptimizerDef) -> type[ArmBase]:
+    """The arm model of a plugin's definition, built once per definition."""
+    key = (opt.name, opt.module, opt.torch_class, opt.granularity, opt.hparams)
+    if key not in _PLUGIN_MODELS:
+        model = _arm_model(opt, PluginArm)
+        model.optimizer_def = opt  # type: ignore[attr-defined]
+        _PLUGIN_MODELS[key] = model
+    return _PLUGIN_MODELS[key]
+
+
+def _offered(info: ValidationInfo) -> Mapping[str, OptimizerDef] | None:
+    """The plugins an arm may name: those live workers offer (the API passes them in the
+    validation context), those installed here (the engine's default), or, for a job read
+    back from storage, whatever it names (None)."""
+    ctx = info.context or {}
+    if "optimizers" in ctx:
+        return ctx["optimizers"]
+    if ctx.get("stored"):
+        return None
+    return plugins.installed()
+
+
+def _unknown(name: str, offered: Mapping[str, OptimizerDef], value: Any) -> ValidationError:
+    names = ", ".join([*REGISTRY, *offered])
+    return ValidationError.from_exception_data("Arm", [{
+        "type": "value_error", "loc": ("optimizer",), "input": value,
+        "ctx": {"error": ValueError(f"unknown optimizer {name!r}; choose one of: {names} (GET /optimizers "
+                                    "lists them; a plugin's are there while a worker that has it runs)")}}])
+
+
+def _arm(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    """Built-in arms go to their tagged model; other names to a plugin's model, whose errors
+    carry the same path (``arms.N.<optimizer>.<field>``)."""
+    name = value.get("optimizer") if isinstance(value, dict) else None
+    if not isinstance(name, str) or name in ARM_MODELS:
+        return handler(value)
+    offered = _offered(info)
+    if offered is None:
+        loaded = plugins.loaded()
+        if name not in loaded:
+            return StoredPluginArm.model_validate(value)
+        offered = loaded
+    if name not in offered:
+        raise _unknown(name, offered, value)
+    try:
+        return plugin_arm_model(offered[name]).model_validate(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data("Arm", [
+            {"type": e["type"], "loc": (name, *e["loc"]), "input": e["input"]}
+            | ({"ctx": e["ctx"]} if "ctx" in e else {})
+            for e in exc.errors()]) from None
+
+
+def _dump_arm(arm: Any, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+    """A plugin arm is not among the tagged union's models: it dumps itself."""
+    if isinstance(arm, PluginArm | StoredPluginArm):
+        return arm.model_dump(mode=info.mode, exclude_none=info.exclude_none,
+                              exclude_defaults=info.exclude_defaults, exclude_unset=info.exclude_unset)
+    return handler(arm)
 
 
 ARM_MODELS = {name: _arm_model(opt) for name, opt in REGISTRY.items()}
-Arm = Annotated[Union[tuple(ARM_MODELS.values())], Field(discriminator="optimizer")]  # type: ignore[valid-type]  # noqa: UP007
+Arm = Annotated[
+    Annotated[Union[tuple(ARM_MODELS.values())], Field(discriminator="optimizer")],  # type: ignore[valid-type]  # noqa: UP007
+    WrapValidator(_arm),
+    WrapSerializer(_dump_arm),
+]
+
+
+def stored(data: dict[str, Any]) -> ComparisonSpec:
+    """A job's spec as stored: validated when it was submitted, so a plugin arm is read back
+    even where that plugin is not installed (the API)."""
+    return ComparisonSpec.model_validate(data, context={"stored": True})
 
 
 class TaskSpec(Strict):
@@ -210,6 +331,17 @@ class ComparisonSpec(Strict):
                                  "mini-batch optimizer in a batch_size study")
         return v
 
+    @field_validator("study")
+    @classmethod
+    def _paths_take_study_steps(cls, v: Study | None, info: ValidationInfo) -> Study | None:
+        arms = info.data.get("arms")
+        if v is not None and v.kind == "trajectories" and arms is not None:
+            longer = [a.display() for a in arms if a.steps_factor != 1]
+            if longer:  # every path takes study.steps: a factor would be silently ignored
+                raise ValueError(f"arms {longer} set steps_factor, but every path of a trajectories "
+                                 "study takes study.steps")
+        return v
+
     def variants(self) -> list[int | None]:
         """Data variants of every (arm, seed): folds, bootstrap resamples, or just the data."""
         if self.study is not None and self.study.kind == "cross_validation":
@@ -231,11 +363,13 @@ class ComparisonSpec(Strict):
                                        seed_pos=s, batch_size=bs, variant=v))
         return out
 
-    def steps_for(self, batch_size: int, n_train: int) -> int:
-        """Steps of a run with this effective batch size: ``train.steps``, or the examples budget."""
+    def steps_for(self, batch_size: int, n_train: int, arm: ArmBase | None = None) -> int:
+        """Steps of a run with this effective batch size: ``train.steps``, or the examples budget,
+        times ``arm``'s steps_factor."""
+        factor = 1 if arm is None else arm.steps_factor
         if self.train.examples is None:
-            return self.train.steps
-        return max(1, -(-self.train.examples // min(max(batch_size, 1), n_train)))
+            return self.train.steps * factor
+        return max(1, -(-self.train.examples // min(max(batch_size, 1), n_train))) * factor
 
     def batch_size_of(self, arm: ArmBase) -> int:
         if arm.definition.full_batch:
@@ -249,7 +383,7 @@ def _check_values(arm: ArmBase, name: str, values: list[float]) -> None:
 
     for value in values:
         try:
-            ARM_MODELS[arm.optimizer].model_validate(arm.model_dump() | {name: value})
+            type(arm).model_validate(arm.model_dump() | {name: value})
         except ValidationError as exc:
             msg = exc.errors(include_url=False)[0]["msg"]
             raise ValueError(f"grid '{name}' value {value:g} is out of range for arm "

@@ -9,10 +9,21 @@ optimizer's granularity (engine/optimizer_defs.py):
   of its own, so arms of a tuning grid keep their own learning rates (every class here
   takes per-group ``lr``). The step's cost does not grow with a loop over runs.
 - per_tensor: one optimizer per run, over that run's per-layer views with their nn.Module
-  shapes, so norms, trust ratios and gradient clipping see one run's tensors only.
+  shapes, so norms, trust ratios and gradient clipping see one run's tensors only. A class
+  that takes two kinds of group (Muon: engine/catalogue.py ``MATRIX_GROUPS``) gets the
+  hidden weight matrices in one and everything else in the other, as its documentation asks.
 
-Schedules set each group's ``lr`` before every step. A class with train/eval modes
-(schedule-free) is put in eval mode around evaluations (``eval_mode``).
+Schedules scale each group's own base ``lr`` before every step (Muon's two groups have two
+rates). A class with train/eval modes (schedule-free) is put in eval mode around evaluations
+(``eval_mode``).
+
+An arm with ``lookahead`` has every optimizer instance wrapped in pytorch-optimizer's
+``Lookahead``; the built-in optimizers then run as their torch.optim class instead of the
+hand-written rule. Its slow weights are one copy per parameter, so the wrapper keeps the
+base's granularity; its param groups are the base's own, so ``lr`` set on them reaches the
+base; its counter lives in the groups and its slow weights in its state dict, so both are
+checkpointed. Evaluations see the weights the net holds (the fast ones; right after a
+synchronization, every ``k`` steps, those are the slow weights).
 """
 
 from __future__ import annotations
@@ -24,12 +35,27 @@ from typing import Any
 
 import torch
 
+from engine.catalogue import MATRIX_GROUPS
 from engine.layout import Layout
 from engine.optimizer_defs import OptimizerDef
+from engine.train_spec import Lookahead
 
 
 def optimizer_class(d: OptimizerDef) -> type[torch.optim.Optimizer]:
     return getattr(importlib.import_module(d.module), d.torch_class)
+
+
+def base_optimizer(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The optimizer a Lookahead wraps, or ``opt`` itself: train()/eval() live there."""
+    return getattr(opt, "optimizer", opt)
+
+
+def wrap(opt: torch.optim.Optimizer, lookahead: Lookahead | None) -> torch.optim.Optimizer:
+    if lookahead is None:
+        return opt
+    from pytorch_optimizer import Lookahead as LookaheadOptimizer
+
+    return LookaheadOptimizer(opt, k=lookahead.k, alpha=lookahead.alpha)
 
 
 def _bind(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -39,14 +65,30 @@ def _bind(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return p
 
 
-def _layer_views(row: torch.Tensor, layout: Layout) -> list[torch.Tensor]:
-    """One run's flat row as its tensors with their nn.Module shapes (views, no copies)."""
+def _layer_views(row: torch.Tensor, layout: Layout) -> list[list[torch.Tensor]]:
+    """One run's flat row as its tensors with their nn.Module shapes, layer by layer (views)."""
     out, off = [], 0
     for layer in layout:
+        out.append([])
         for q in layer:
-            out.append(row[off:off + q.numel].view(q.shape))
+            out[-1].append(row[off:off + q.numel].view(q.shape))
             off += q.numel
     return out
+
+
+def run_groups(d: OptimizerDef, p: torch.Tensor, g: torch.Tensor, layout: Layout) -> list[dict[str, Any]]:
+    """One run's param groups (row ``p`` of P, gradients row ``g`` of G): one group, or for a
+    class in ``MATRIX_GROUPS`` its hidden weight matrices (every layer's but the first's and
+    the last's: those read the inputs and write the outputs) flagged True, the rest False."""
+    params = [[_bind(a, b) for a, b in zip(pl, gl, strict=True)]
+              for pl, gl in zip(_layer_views(p, layout), _layer_views(g, layout), strict=True)]
+    flag = MATRIX_GROUPS.get(d.name)
+    if flag is None:
+        return [{"params": [t for layer in params for t in layer]}]
+    hidden = {(i, j) for i, layer in enumerate(layout[1:-1], 1) for j, q in enumerate(layer) if q.role == "weight"}
+    groups = [{"params": [t for i, layer in enumerate(params) for j, t in enumerate(layer)
+                          if ((i, j) in hidden) == on], flag: on} for on in (True, False)]
+    return [grp for grp in groups if grp["params"]]
 
 
 class TorchStepper:
@@ -55,21 +97,20 @@ class TorchStepper:
     ``lrs`` holds each row's base learning rate; contiguous rows with one rate share a group."""
 
     def __init__(self, d: OptimizerDef, hp: dict[str, Any], P: torch.Tensor, G: torch.Tensor,
-                 lrs: list[float], layout: Layout):
+                 lrs: list[float], layout: Layout, lookahead: Lookahead | None = None):
         cls, kwargs = optimizer_class(d), d.kwargs({k: v for k, v in hp.items() if k != "lr"})
         self.definition = d
         spans = _spans(lrs)
         if d.granularity == "elementwise":
             groups = [{"params": [_bind(P[a:b], G[a:b])], "lr": lrs[a]} for a, b in spans]
-            self.optimizers = [cls(groups, lr=lrs[0], **kwargs)]
+            optimizers = [cls(groups, lr=lrs[0], **kwargs)]
         else:
-            self.optimizers = [cls([_bind(p, g) for p, g in zip(_layer_views(P[k], layout),
-                                                                 _layer_views(G[k], layout), strict=True)],
-                                   lr=lrs[k], **kwargs) for k in range(P.shape[0])]
+            optimizers = [cls(run_groups(d, P[k], G[k], layout), lr=lrs[k], **kwargs) for k in range(P.shape[0])]
+        self.optimizers = [wrap(opt, lookahead) for opt in optimizers]
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
         if d.eval_mode:
             for opt in self.optimizers:
-                opt.train()  # type: ignore[attr-defined]
+                base_optimizer(opt).train()  # type: ignore[attr-defined]
 
     def step(self, factor: float) -> None:
         """One update of every row, at the schedule's ``factor`` of each base rate."""
@@ -86,12 +127,12 @@ class TorchStepper:
             yield
             return
         for opt in self.optimizers:
-            opt.eval()  # type: ignore[attr-defined]
+            base_optimizer(opt).eval()  # type: ignore[attr-defined]
         try:
             yield
         finally:
             for opt in self.optimizers:
-                opt.train()  # type: ignore[attr-defined]
+                base_optimizer(opt).train()  # type: ignore[attr-defined]
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizers": [opt.state_dict() for opt in self.optimizers]}

@@ -50,6 +50,15 @@ class Sam(Strict):
     adaptive: bool = Field(False, description="scale the perturbation by each weight's magnitude (ASAM)")
 
 
+class Lookahead(Strict):
+    """Lookahead (Zhang et al. 2019) around the arm's optimizer, as pytorch-optimizer's
+    ``Lookahead`` does it: every ``k`` steps the slow weights move ``alpha`` of the way to the
+    fast ones, and the fast weights restart from them."""
+
+    k: int = Field(5, ge=1, le=1000, description="steps between synchronizations")
+    alpha: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="step of the slow weights")
+
+
 class EarlyStopping(Strict):
     patience: int = Field(10, ge=1, description="evaluations without improvement before stopping")
     min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)

@@ -57,7 +57,9 @@ class Cohort:
         self.view = DataView.build(spec, runs, data, device)
         self.data = data = self.view.data
         n_train = self.view.n_train
-        self.K, self.steps = len(runs), spec.steps_for(runs[0].batch_size, n_train)
+        steps = {spec.steps_for(r.batch_size, n_train, spec.arms[r.arm]) for r in runs}
+        assert len(steps) == 1, "a cohort trains one number of steps (design.plan_cohorts)"
+        self.K, self.steps = len(runs), steps.pop()
         shape = (spec.net, data.in_dim, data.out_dim)
         self.net = make_net(*shape, data.image_shape)
         self.net.reset_buffers(self.K, device, dtype)

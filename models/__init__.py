@@ -3,5 +3,7 @@
 from models.base import Base
 from models.datasets import Dataset
 from models.tables import ApiKey, Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
+from models.workers import WorkerRecord
 
-__all__ = ["ApiKey", "Base", "Dataset", "Job", "JobEvent", "MetricChunk", "MetricSeries", "Run", "Shard"]
+__all__ = ["ApiKey", "Base", "Dataset", "Job", "JobEvent", "MetricChunk", "MetricSeries", "Run", "Shard",
+           "WorkerRecord"]

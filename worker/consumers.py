@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from sqlalchemy import select, update
 
 from core import planning
@@ -17,10 +17,12 @@ from models.db import session_factory
 from models.tables import Shard, utcnow
 from worker import shard_runner
 from worker.celery_app import app
+from worker.presence import Presence, plugin_queues
 from worker.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 _sweeper: list[Sweeper] = []
+_presence: list[Presence] = []
 
 
 def _sessions():  # noqa: ANN202 - a sessionmaker
@@ -31,17 +33,35 @@ def send(name: str, args: list[Any], queue: str) -> None:
     app.send_task(name, args=args, queue=queue, retry=True, retry_policy=PUBLISH_RETRY)
 
 
+@celeryd_after_setup.connect
+def _consume_plugin_queues(sender: str, instance: Any, **_kw: Any) -> None:
+    """Shards of a plugin's optimizer are sent to ``<queue>.<plugin>``: consumed here only
+    by workers that have the plugin (core/capabilities.py)."""
+    queues = instance.app.amqp.queues
+    for name in plugin_queues(sorted(queues.consume_from or queues)):
+        queues.select_add(name)
+
+
 @worker_ready.connect
-def _start_sweeper(**_kw: Any) -> None:
+def _start_threads(sender: Any, **_kw: Any) -> None:
     sweeper = Sweeper(_sessions(), get_settings(), send, PLAN_JOB, RUN_SHARD)
     sweeper.start()
     _sweeper.append(sweeper)
+    queues = sender.app.amqp.queues
+    presence = Presence(_sessions(), get_settings(), sorted(queues.consume_from or queues))
+    presence.publish()
+    presence.start()
+    _presence.append(presence)
+    log.info("worker %s offers %d optimizers on queues %s", presence.worker_id, len(presence.offer),
+             presence.queues)
 
 
 @worker_shutdown.connect
-def _stop_sweeper(**_kw: Any) -> None:
+def _stop_threads(**_kw: Any) -> None:
     for sweeper in _sweeper:
         sweeper.stopped.set()
+    for presence in _presence:
+        presence.withdraw()
 
 
 @app.task(name=RUN_SHARD)
@@ -63,7 +83,8 @@ def plan_job(job_id: str) -> int:
     """Cut a stored job into shards and enqueue them (after the commit)."""
     with _sessions()() as session, session.begin():
         settings = get_settings()
-        todo = planning.plan_shards(session, job_id, settings.shard_size, settings.shard_examples)
+        todo = planning.plan_shards(session, job_id, settings.shard_size, settings.shard_examples,
+                                     settings.worker_ttl_seconds)
     for shard_id, queue in todo:
         send(RUN_SHARD, [shard_id], queue)
     if todo:

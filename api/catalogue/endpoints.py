@@ -6,16 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.deps import SessionDep, SettingsDep
+from core import capabilities
 from engine.presets import DESCRIPTIONS, PRESETS
-from engine.registry import catalogue
 from engine.task_table import catalogue as task_catalogue
 
 router = APIRouter(tags=["catalogue"])
 
 
-@router.get("/optimizers", description="Every optimizer with each hyperparameter's type, default and range.")
-def optimizers() -> list[dict[str, Any]]:
-    return catalogue()
+@router.get("/optimizers", description="Every optimizer a job may name: the built-ins and the plugins "
+            "live workers offer, each with its hyperparameters' types, defaults and ranges, its "
+            "granularity, package and version, and how many live workers can train it.")
+def optimizers(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    return capabilities.catalogue(session, settings.worker_ttl_seconds)
 
 
 @router.get("/tasks", description="Every task a spec can train on: its kind, widths, image shape, the "

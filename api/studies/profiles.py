@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.metrics.service import load_series
 from api.studies.views import fitting_target
-from engine.spec import ComparisonSpec
+from engine.spec import stored
 from engine.studies.fitting import performance_profile, time_to_target
 from models.tables import Job, Run
 
@@ -21,7 +21,7 @@ TAUS = [1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]
 
 def job_costs(session: Session, job: Job, measure: str) -> dict[str, float | None]:
     """Arm label -> median cost over its seeds; None (not reached) unless half its seeds got there."""
-    spec = ComparisonSpec.model_validate(job.spec)
+    spec = stored(job.spec)
     cols = [Run.index, Run.label, Run.batch_size, Run.summary, Run.seed, Run.variant]
     runs = [r._asdict() for r in session.execute(
         select(*cols).where(Run.job_id == job.id, Run.summary.is_not(None)).order_by(Run.index))]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.metrics.service import load_series
 from api.studies import views
-from engine.spec import ComparisonSpec
+from engine.spec import stored
 from engine.studies.fitting import RULE as FITTING_RULE
 from models.tables import Job, Run
 
@@ -21,7 +21,7 @@ def study_view(session: Session, job: Job) -> dict[str, Any]:
     base: dict[str, Any] = {"job_id": job.id, "status": job.status}
     if job.spec is None:
         return base | {"kind": None, "complete": False}
-    spec = ComparisonSpec.model_validate(job.spec)
+    spec = stored(job.spec)
     kind = spec.study.kind if spec.study is not None else "comparison"
     want_outputs = kind in ("bias_variance", "trajectories")
     cols = [Run.index, Run.label, Run.optimizer, Run.arm, Run.base_arm, Run.stage, Run.variant,

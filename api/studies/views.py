@@ -18,6 +18,7 @@ from engine.design import grid_points
 from engine.spec import ComparisonSpec
 from engine.studies.bias_variance import arm_decomposition
 from engine.studies.fitting import fitting_flags, time_to_target
+from engine.studies.flatness import flatness
 from engine.studies.ranking import compare_groups
 from engine.studies.statistics import final_metric_table, spearman
 
@@ -97,14 +98,17 @@ def tuning(spec: ComparisonSpec, runs: Runs, state: dict[str, Any]) -> dict[str,
 
 
 def batch_size(spec: ComparisonSpec, runs: Runs) -> dict[str, Any]:
-    """Per (arm, batch size): test loss, gap and sharpness; and whether sharper solutions
-    generalize worse here (Spearman over runs, with a permutation p-value)."""
+    """Per (arm, batch size): test loss, gap and sharpness; whether sharper solutions
+    generalize worse here (Spearman over runs, with a permutation p-value); and, for arms
+    with sam, whether they ended flatter than their base arms (engine/studies/flatness.py)."""
     n_train = spec.task.split_sizes()[0]
     rows = []
     for label in dict.fromkeys(r["label"] for r in runs):
         mine = [r for r in runs if r["label"] == label]
         first = mine[0]
-        row: dict[str, Any] = {"arm": spec.arms[first["base_arm"]].display(), "label": label,
+        arm = spec.arms[first["base_arm"]]
+        row: dict[str, Any] = {"arm": arm.display(), "label": label, "sam": arm.sam is not None,
+                               "steps_factor": arm.steps_factor,
                                "batch_size": first["batch_size"] or n_train,
                                "full_batch": (first["batch_size"] or n_train) >= n_train, "n_runs": len(mine)}
         for metric in ("final_test_loss", "generalization_gap", "top_hessian_eigenvalue",
@@ -122,7 +126,7 @@ def batch_size(spec: ComparisonSpec, runs: Runs) -> dict[str, Any]:
                        {"steps": spec.train.steps}),
             "rows": rows, "sharpness_vs_test_loss": test, "sharpness_vs_gap": gap,
             "perturbation_vs_test_loss": corr("loss_increase_mean", "final_test_loss"),
-            "verdict": _verdict(test)}
+            "verdict": _verdict(test), "flatness": flatness(spec, runs)}
 
 
 def _verdict(c: dict[str, Any], alpha: float = 0.05) -> str:

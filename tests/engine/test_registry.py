@@ -71,6 +71,6 @@ def test_bad_specs_name_the_field(patch, path):
 
 def test_unknown_optimizer_lists_the_known_ones():
     ((loc, msg),) = _errors(small_wave() | {"arms": [{"optimizer": "sophia"}]})
-    assert loc == "arms.0"
-    for name in REGISTRY:
-        assert f"'{name}'" in msg
+    assert loc == "arms.0.optimizer" and "'sophia'" in msg
+    listed = msg.split("choose one of: ")[1].split(" (")[0].split(", ")
+    assert listed == list(REGISTRY)
