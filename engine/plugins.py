@@ -38,9 +38,9 @@ def installed() -> dict[str, OptimizerDef]:
         except Exception:  # noqa: BLE001 - any import error of a third-party package
             log.exception("optimizer plugin %r (%s) failed to load; left out", ep.name, ep.value)
             continue
-        problem = _problem(plugin, out)
-        if problem:
-            log.error("optimizer plugin %r (%s) left out: %s", ep.name, ep.value, problem)
+        reason = problem(plugin, out)
+        if reason:
+            log.error("optimizer plugin %r (%s) left out: %s", ep.name, ep.value, reason)
             continue
         out[plugin.name] = definition(plugin, ep.dist.name if ep.dist else plugin.factory.__module__)
     return out
@@ -59,7 +59,8 @@ def definition(plugin: OptimizerPlugin, distribution: str) -> OptimizerDef:
                         plugin=True, betas_tuple=False)
 
 
-def _problem(plugin: object, seen: dict[str, OptimizerDef]) -> str | None:
+def problem(plugin: object, seen: dict[str, OptimizerDef]) -> str | None:
+    """Why a loaded entry point cannot be offered, or None."""
     if not isinstance(plugin, OptimizerPlugin):
         return f"the entry point must name an OptimizerPlugin, not a {type(plugin).__name__}"
     if not NAME.match(plugin.name):

@@ -77,7 +77,7 @@ class Shard(Base):
     index: Mapped[int] = mapped_column(Integer)
     run_indices: Mapped[list[int]] = mapped_column(JSON)
     stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+    queue: Mapped[str] = mapped_column(String(64), default="cpu")  # "cpu", "gpu", "cpu.<plugin>"
     status: Mapped[str] = mapped_column(String(16), default="queued")
     step: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

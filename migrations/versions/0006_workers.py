@@ -1,4 +1,5 @@
-"""workers: the live workers and their capabilities (queues, devices, optimizers)
+"""workers: the live workers and their capabilities (queues, devices, optimizers);
+shards.queue widened for plugin queues ("cpu.<plugin>")
 
 Revision ID: 0006
 Revises: 0005
@@ -29,8 +30,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_workers_seen_at", "workers", ["seen_at"])
+    with op.batch_alter_table("shards", schema=None) as batch_op:
+        batch_op.alter_column("queue", existing_type=sa.String(length=16), type_=sa.String(length=64),
+                              existing_nullable=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("shards", schema=None) as batch_op:
+        batch_op.alter_column("queue", existing_type=sa.String(length=64), type_=sa.String(length=16),
+                              existing_nullable=False)
     op.drop_index("ix_workers_seen_at", table_name="workers")
     op.drop_table("workers")

@@ -70,9 +70,9 @@ class Service:
         self.key = create_key(env, cwd, "tests")
         self.headers = {"Authorization": f"Bearer {self.key}"}
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.cwd / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
-        proc = subprocess.Popen(cmd, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, env=self.env | (env or {}), cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append(proc)
         self.logs.append(log)
@@ -84,9 +84,11 @@ class Service:
         wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200, 30, "API")
         return proc
 
-    def start_worker(self, name: str, queues: str = "cpu") -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str, queues: str = "cpu",
+                     env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker; ``env`` adds to the service's environment (e.g. a PYTHONPATH with plugins)."""
         proc = self._spawn(name, [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "-Q", queues,
-                           "--pool", "solo", "-n", f"{name}@%h", "-l", "INFO"])
+                           "--pool", "solo", "-n", f"{name}@%h", "-l", "INFO"], env)
         log = self.cwd / f"{name}.log"
         wait_for(lambda: b" ready." in log.read_bytes(), 60, f"worker {name}")
         return proc
