@@ -52,7 +52,8 @@ def _value(run: dict[str, Any], metric: str) -> float:
 
 
 def _by_seed(runs: Runs, arm: int, batch_size: int, metric: str) -> dict[int, float]:
-    return {r["seed"]: _value(r, metric) for r in runs if r["base_arm"] == arm and r["batch_size"] == batch_size}
+    return {r["seed"]: _value(r, metric) for r in runs
+            if r["base_arm"] == arm and r["batch_size"] == batch_size}
 
 
 def _stats(values: dict[int, float]) -> dict[str, Any]:
@@ -68,7 +69,9 @@ def _paired(sam: dict[int, float], base: dict[int, float]) -> dict[str, Any]:
     if not seeds:
         return out | {"p_value": None, "lower": None}
     test = wilcoxon([sam[k] for k in seeds], [base[k] for k in seeds])
-    lower = None if test["pvalue"] >= 1 else ("sam" if test.get("r_minus", 0) > test.get("r_plus", 0) else "base")
+    # The side whose values are lower carries more rank weight among the differences.
+    sam_lower = test.get("r_minus", 0) > test.get("r_plus", 0)
+    lower = None if test["pvalue"] >= 1 else ("sam" if sam_lower else "base")
     return out | {"p_value": test["pvalue"], "method": test["method"], "lower": lower}
 
 
@@ -138,5 +141,6 @@ def flatness(spec: ComparisonSpec, runs: Runs) -> dict[str, Any]:
     """The flatness report of a batch_size study: one entry per (SAM arm, base arm, budget).
 
     Differences are SAM minus base: a negative eigenvalue difference is a flatter SAM minimum."""
+    pairings = [_pairing(spec, runs, s, b, budget) for s, b, budget in sam_pairings(spec)]
     return {"metric": EIGENVALUE, "alpha": ALPHA, "test": TEST_RULE, "difference": "sam minus base",
-            "pairings": [_pairing(spec, runs, s, b, budget) for s, b, budget in sam_pairings(spec)]} | ci_info()
+            "pairings": pairings} | ci_info()

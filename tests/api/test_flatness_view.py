@@ -55,7 +55,8 @@ def test_batch_size_view_reports_flatness_only_where_significant() -> None:
         ("SAM-Momentum", "Momentum 2x steps", "equal_gradient_evaluations")]
     for p in pairings:
         at4, at64 = p["rows"]
-        eig4, eig64 = at4["difference"]["top_hessian_eigenvalue"], at64["difference"]["top_hessian_eigenvalue"]
+        eig4 = at4["difference"]["top_hessian_eigenvalue"]
+        eig64 = at64["difference"]["top_hessian_eigenvalue"]
         # All ten differences negative: the exact two-sided p is 2 / 2^10, doubled by Holm.
         assert eig4["p_value"] == pytest.approx(2 / 2**10)
         assert eig4["p_holm"] == pytest.approx(2 * 2 / 2**10)
@@ -70,8 +71,8 @@ def test_batch_size_view_reports_flatness_only_where_significant() -> None:
         assert verdict.startswith(f"SAM-Momentum ended in flatter minima than {p['base_arm']} at equal ")
         assert "at 1 of 2 batch sizes (4), in sharper ones at 0, with no significant difference at 1 (64)" \
             in verdict
-        assert "Test loss: lower with SAM-Momentum at 0, higher at 1 (64), no significant difference at 1 (4)" \
-            in verdict
+        assert ("Test loss: lower with SAM-Momentum at 0, higher at 1 (64), no significant difference "
+                "at 1 (4)") in verdict
         assert "add seeds" not in verdict  # 10 seeds can reach p < 0.05 after Holm over 2 sizes
 
 

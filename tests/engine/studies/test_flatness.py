@@ -126,7 +126,8 @@ def test_flatness_report_on_a_small_study(small_study):
                 assert base["gradient_evaluations"] == sam["gradient_evaluations"]
             # The paired difference is SAM minus this base on the same seeds.
             for metric in ("top_hessian_eigenvalue", "final_test_loss"):
-                value = {(r["base_arm"], r["seed"]): r["summary"][metric] for r in rows if r["batch_size"] == bs}
+                value = {(r["base_arm"], r["seed"]): r["summary"][metric]
+                         for r in rows if r["batch_size"] == bs}
                 diffs = [value[(1, s)] - value[(base_of[budget], s)] for s in spec.seeds]
                 d = row["difference"][metric]
                 assert d["n_pairs"] == 3 and d["mean"] == pytest.approx(sum(diffs) / 3)
@@ -135,6 +136,7 @@ def test_flatness_report_on_a_small_study(small_study):
                 assert row["sam"][metric]["n_seeds"] == 3 and math.isfinite(row["base"][metric]["mean"])
         # Three seeds cannot make a Holm-corrected difference significant: nothing is claimed.
         verdict = p["verdict"]
-        assert "at 0 of 2 batch sizes" in verdict and "no significant difference at 2 (16, full batch)" in verdict
+        assert "at 0 of 2 batch sizes" in verdict
+        assert "no significant difference at 2 (16, full batch)" in verdict
         assert ("at equal steps" in verdict) == (budget == "equal_steps")
         assert "add seeds" in verdict
