@@ -33,7 +33,7 @@ from engine.presets import preset  # noqa: E402
 from engine.runner import Collector, make_cohort  # noqa: E402
 from engine.torch_stepper import optimizer_class  # noqa: E402
 
-NAMES = ["lion", "adan", "adabelief", "radam", "lamb", "adamw_schedulefree"]
+NAMES = ["lion", "adan", "adabelief", "radam", "lamb", "muon", "adamw_schedulefree"]
 SEEDS = [0, 1, 2, 3, 4]
 
 
@@ -62,7 +62,7 @@ class Loop:
         for seed in SEEDS:
             torch.manual_seed(seed)
             net = nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
-            opt = cls(net.parameters())
+            opt = cls(_params(name, net))
             if hasattr(opt, "train") and CATALOGUE[name].eval_mode:
                 opt.train()
             self.runs.append((net, opt))
@@ -78,6 +78,15 @@ class Loop:
                 opt.step()
                 self.losses.append(loss.item())
             self.step += 1
+
+
+def _params(name: str, net: nn.Sequential) -> list:
+    """Muon's two groups as its documentation writes them: the hidden matrix, then the rest."""
+    if name != "muon":
+        return list(net.parameters())
+    hidden = net[2].weight
+    return [{"params": [hidden], "use_muon": True},
+            {"params": [p for p in net.parameters() if p is not hidden], "use_muon": False}]
 
 
 def main() -> None:

@@ -40,6 +40,13 @@ _PO = {"module": "pytorch_optimizer", "distribution": "pytorch-optimizer"}
 # (engine/reference.py) both build the groups that way.
 MATRIX_GROUPS: dict[str, str] = {"muon": "use_muon"}
 
+# per_tensor classes whose update reads norms or matrices of single tensors, never of several
+# together: one instance may hold every run's per-layer tensors and step them at once, which
+# costs one Python step (and, for Muon, batched Newton-Schulz products over same-shaped
+# matrices) instead of one per run. LAMB couples its tensors only through pre_norm's global
+# clipping, off by default and not a hyperparameter here.
+TENSOR_LOCAL: frozenset[str] = frozenset({"lamb", "muon"})
+
 CATALOGUE: dict[str, OptimizerDef] = {d.name: d for d in (
     _entry("nadam", "NAdam", "NAdam", (_lr(2e-3), _beta(1, 0.9, _M1), _beta(2, 0.999, _M2), _eps(1e-8), _WD,
                                        HParam("momentum_decay", 4e-3, 0.0, None, doc="momentum decay")),
@@ -59,8 +66,8 @@ CATALOGUE: dict[str, OptimizerDef] = {d.name: d for d in (
            "Adam scaled by the belief in the gradient, its deviation from the momentum (Zhuang et al. "
            "2020)", **_PO),
     _entry("lamb", "LAMB", "Lamb", (_lr(1e-3), _beta(1, 0.9, _M1), _beta(2, 0.999, _M2), _WD, _eps(1e-6)),
-           "Adam steps scaled per layer by a trust ratio |w| / |step|, gradients clipped to norm 1 over "
-           "the net (You et al. 2020)", granularity="per_tensor", **_PO),
+           "Adam steps scaled per layer by a trust ratio |w| / |step| (You et al. 2020)",
+           granularity="per_tensor", **_PO),
     _entry("muon", "Muon", "Muon",
            (_lr(2e-2), HParam("momentum", 0.95, 0.0, 1.0, high_open=True, doc="momentum factor"),
             HParam("nesterov", True, doc="Nesterov momentum"),

@@ -204,7 +204,7 @@ class SequentialRuns:
             batch = effective_batch_size(spec, r)
             self.models.append(model)
             self._runs.append(_Run(arm, model, make_optimizer(arm, model),
-                                   BatchStream(r.seed, batch, n_train), spec.steps_for(batch, n_train)))
+                                   BatchStream(r.seed, batch, n_train), spec.steps_for(batch, n_train, arm)))
         # Train loss per step, by run index; each list fills as its run trains.
         self.curves = {r.index: run.curve for r, run in zip(self.runs, self._runs, strict=True)}
 

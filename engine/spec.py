@@ -340,6 +340,10 @@ class ComparisonSpec(Strict):
             if longer:  # every path takes study.steps: a factor would be silently ignored
                 raise ValueError(f"arms {longer} set steps_factor, but every path of a trajectories "
                                  "study takes study.steps")
+            wrapped = [a.display() for a in arms if a.sam is not None or a.lookahead is not None]
+            if wrapped:  # the 2-D paths step the bare rules: a wrapper would be silently ignored
+                raise ValueError(f"arms {wrapped} set sam or lookahead, which trajectories do not "
+                                 "apply; compare them in a training job")
         return v
 
     def variants(self) -> list[int | None]:

@@ -8,10 +8,13 @@ optimizer's granularity (engine/optimizer_defs.py):
 - elementwise: one optimizer; each arm's rows are one (runs, D) parameter in a param group
   of its own, so arms of a tuning grid keep their own learning rates (every class here
   takes per-group ``lr``). The step's cost does not grow with a loop over runs.
-- per_tensor: one optimizer per run, over that run's per-layer views with their nn.Module
-  shapes, so norms, trust ratios and gradient clipping see one run's tensors only. A class
-  that takes two kinds of group (Muon: engine/catalogue.py ``MATRIX_GROUPS``) gets the
-  hidden weight matrices in one and everything else in the other, as its documentation asks.
+- per_tensor: each run's per-layer views with their nn.Module shapes, so norms and trust
+  ratios see one layer of one run. A class that may couple its tensors (a global clipping
+  norm) gets one optimizer per run; one that reads single tensors only (engine/catalogue.py
+  ``TENSOR_LOCAL``: LAMB, Muon) one optimizer over every run's views, a group per learning
+  rate as above, stepped once. A class that takes two kinds of group (Muon:
+  ``MATRIX_GROUPS``) gets each run's hidden weight matrices in one and everything else in the
+  other, as its documentation asks.
 
 Schedules scale each group's own base ``lr`` before every step (Muon's two groups have two
 rates). A class with train/eval modes (schedule-free) is put in eval mode around evaluations
@@ -35,7 +38,7 @@ from typing import Any
 
 import torch
 
-from engine.catalogue import MATRIX_GROUPS
+from engine.catalogue import MATRIX_GROUPS, TENSOR_LOCAL
 from engine.layout import Layout
 from engine.optimizer_defs import OptimizerDef
 from engine.train_spec import Lookahead
@@ -85,10 +88,22 @@ def run_groups(d: OptimizerDef, p: torch.Tensor, g: torch.Tensor, layout: Layout
     flag = MATRIX_GROUPS.get(d.name)
     if flag is None:
         return [{"params": [t for layer in params for t in layer]}]
-    hidden = {(i, j) for i, layer in enumerate(layout[1:-1], 1) for j, q in enumerate(layer) if q.role == "weight"}
+    hidden = {(i, j) for i, layer in enumerate(layout[1:-1], 1)
+              for j, q in enumerate(layer) if q.role == "weight"}
     groups = [{"params": [t for i, layer in enumerate(params) for j, t in enumerate(layer)
                           if ((i, j) in hidden) == on], flag: on} for on in (True, False)]
     return [grp for grp in groups if grp["params"]]
+
+
+def _merged(d: OptimizerDef, runs: list[list[dict[str, Any]]], lr: float) -> list[dict[str, Any]]:
+    """Several runs' groups as one of each kind (every run's come in the same order), at
+    ``lr``, except for a group flagged False (Muon's AdamW part): it keeps the class's rate."""
+    flag = MATRIX_GROUPS.get(d.name)
+    out = [dict(g, params=[p for run in runs for p in run[i]["params"]]) for i, g in enumerate(runs[0])]
+    for g in out:
+        if flag is None or g[flag]:
+            g["lr"] = lr
+    return out
 
 
 class TorchStepper:
@@ -104,8 +119,13 @@ class TorchStepper:
         if d.granularity == "elementwise":
             groups = [{"params": [_bind(P[a:b], G[a:b])], "lr": lrs[a]} for a, b in spans]
             optimizers = [cls(groups, lr=lrs[0], **kwargs)]
+        elif d.name in TENSOR_LOCAL:
+            groups = [g for a, b in spans
+                      for g in _merged(d, [run_groups(d, P[k], G[k], layout) for k in range(a, b)], lrs[a])]
+            optimizers = [cls(groups, lr=lrs[0], **kwargs)]
         else:
-            optimizers = [cls(run_groups(d, P[k], G[k], layout), lr=lrs[k], **kwargs) for k in range(P.shape[0])]
+            optimizers = [cls(run_groups(d, P[k], G[k], layout), lr=lrs[k], **kwargs)
+                          for k in range(P.shape[0])]
         self.optimizers = [wrap(opt, lookahead) for opt in optimizers]
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
         if d.eval_mode:

@@ -56,7 +56,8 @@ class Lookahead(Strict):
     fast ones, and the fast weights restart from them."""
 
     k: int = Field(5, ge=1, le=1000, description="steps between synchronizations")
-    alpha: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="step of the slow weights")
+    # Below 1: at 1 the slow weights would just copy the fast ones (the package refuses it).
+    alpha: float = Field(0.5, gt=0, lt=1, allow_inf_nan=False, description="step of the slow weights")
 
 
 class EarlyStopping(Strict):

@@ -70,11 +70,14 @@ def test_muon_orthogonalizes_the_hidden_matrices_only() -> None:
     spec = catalogue_spec(["muon"], steps=1, seeds=[0])
     stepper = make_cohort(spec, [0]).blocks[0].stepper
     assert isinstance(stepper, TorchStepper) and len(stepper.optimizers) == 1
-    engine = [(g["use_muon"], [tuple(p.shape) for p in g["params"]]) for g in stepper.optimizers[0].param_groups]
     reference = SequentialRuns(spec)._runs[0].optimizer.param_groups
-    assert engine == [(g["use_muon"], [tuple(p.shape) for p in g["params"]]) for g in reference] == [
+    assert _shapes(stepper.optimizers[0].param_groups) == _shapes(reference) == [
         (True, [(64, 64)]), (False, [(64, 1), (64,), (64,), (1, 64), (1,)])]
     assert [g["lr"] for g in reference] == [1e-2, 3e-4]  # adamw_lr: the class's default
+
+
+def _shapes(groups: list[dict]) -> list[tuple[bool, list[tuple[int, ...]]]]:
+    return [(g["use_muon"], [tuple(p.shape) for p in g["params"]]) for g in groups]
 
 
 def test_resumed_cohort_continues_catalogue_optimizers_exactly() -> None:

@@ -9,6 +9,7 @@ own rounding noise stays below 1e-10."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from engine.design import plan_cohorts
 from engine.runner import Collector, make_cohort
@@ -66,3 +67,17 @@ def test_lookahead_changes_the_path_in_a_shared_cohort() -> None:
 def test_resumed_lookahead_cohort_continues_exactly() -> None:
     # k = 3 does not divide 100: the checkpoint falls between synchronizations.
     assert_resume_is_exact(lookahead_spec(ARMS[1:3]), at=100)
+
+
+@pytest.mark.parametrize(("patch", "loc"), [
+    ({"arms": [{"optimizer": "adam", "lookahead": {"alpha": 1.0}}]},
+     ("arms", 0, "adam", "lookahead", "alpha")),
+    ({"arms": [{"optimizer": "adam", "lookahead": {"k": 0}}]}, ("arms", 0, "adam", "lookahead", "k")),
+    ({"arms": [{"optimizer": "adam", "lookahead": {}}], "study": {"kind": "trajectories"}}, ("study",)),
+    ({"arms": [{"optimizer": "adam", "sam": {}}], "study": {"kind": "trajectories"}}, ("study",)),
+])
+def test_a_wrapper_that_would_be_refused_or_ignored_is_a_field_error(patch: dict, loc: tuple) -> None:
+    """alpha = 1 is refused by the package, so by the spec; the 2-D trajectories step bare rules."""
+    with pytest.raises(ValidationError) as info:
+        ComparisonSpec.model_validate(small_wave() | patch)
+    assert [e["loc"] for e in info.value.errors()] == [loc]
