@@ -1,18 +1,23 @@
 """Service benchmark (``make bench-service``): metric ingestion into PostgreSQL and SQLite,
-reading curves back over HTTP, seed-wave-all end to end against the engine alone, and the
-delay from the worker to an SSE client. The last line of output is one JSON object."""
+reading curves back over HTTP, bytes on disk per stored point of the finished job,
+seed-wave-all end to end against the engine alone, and the delay from the worker to an SSE
+client. The last line of output is one JSON object."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -46,12 +51,17 @@ def migrate(url: str) -> None:
 
 
 def engine_like_events(runs: int, steps: int, every: int):  # noqa: ANN201 - a generator of lists
-    """What the engine emits, one flush (``every`` steps, ending at an evaluation) at a time."""
+    """What the engine emits, one flush (``every`` steps, ending at an evaluation) at a time:
+    noise, so nothing compresses, in the dtype the engine computes each metric in (float32
+    losses and diagnostics, as the net; float64 learning rate and wall time; an integer count)."""
     rng = np.random.default_rng(0)
+    f32 = lambda n: rng.random(n, dtype=np.float32).tolist()
     for end in range(every, steps + 1, every):
         window = list(range(end - every + 1, end + 1))
-        events = [MetricPoints(r, m, window, rng.random(every).tolist()) for r in range(runs) for m in TRAIN]
-        events += [MetricPoints(r, m, [end], [float(rng.random())]) for r in range(runs) for m in EVAL]
+        events = [MetricPoints(r, m, window, f32(every)) for r in range(runs) for m in TRAIN]
+        evals = {"val_loss": f32(runs), "test_loss": f32(runs), "lr": rng.random(runs).tolist(),
+                 "examples_seen": [end * 128.0] * runs, "wall_time": (end / 100 + rng.random(runs)).tolist()}
+        events += [MetricPoints(r, m, [end], [evals[m][r]]) for r in range(runs) for m in EVAL]
         yield events + [Progress(list(range(runs)), end, steps)]
 
 
@@ -78,6 +88,36 @@ def ingest(url: str, runs: int, steps: int) -> tuple[float, str]:
         consolidate(session, job.id, list(range(runs)))  # as the worker does when the shard ends
     elapsed += time.perf_counter() - t0
     return points / elapsed, job.id
+
+
+def stored_points(conn: Any) -> int:
+    """Points of the series, and of the chunks of curves with no series (stored before 0007,
+    a curve had both: its points count once)."""
+    return int(conn.execute(
+        "SELECT (SELECT COALESCE(SUM(n), 0) FROM metric_series) + (SELECT COALESCE(SUM(n), 0) "
+        "FROM metric_chunks c WHERE NOT EXISTS (SELECT 1 FROM metric_series s WHERE "
+        "s.job_id = c.job_id AND s.run = c.run AND s.metric = c.metric))").fetchone()[0])
+
+
+def sqlite_bytes(path: str) -> tuple[float, float]:
+    """Bytes per stored point of the whole file after VACUUM, and of the metric tables alone
+    (with their indexes). Deleted chunks' pages are reused by later chunks even without VACUUM."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # else the vacuumed pages wait in the WAL
+        points = stored_points(conn)
+        metric = conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name LIKE '%metric_%'").fetchone()[0]
+    return os.path.getsize(path) / points, metric / points
+
+
+def pg_bytes(url: str) -> float:
+    """Bytes per stored point of the metric tables, indexes and TOAST included, after VACUUM
+    FULL (which gives deleted chunks' space back, as VACUUM does SQLite's)."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("VACUUM FULL metric_chunks, metric_series")
+        size = conn.execute("SELECT pg_total_relation_size('metric_chunks') + "
+                            "pg_total_relation_size('metric_series')").fetchone()[0]
+        return size / stored_points(conn)
 
 
 def read_ms(url: str, job_id: str, params: dict[str, int]) -> float:
@@ -194,7 +234,7 @@ def follow_job(base: str, steps: int, key: str) -> list[float]:
     return delays
 
 
-def end_to_end(steps: int) -> tuple[float, float, float]:
+def end_to_end(steps: int) -> tuple[float, float, float, float]:
     """The job's time over HTTP against the engine alone; then, on a shorter job, SSE delays.
 
     The two are separate runs because a client parsing every point of a 35-run stream on
@@ -209,8 +249,9 @@ def end_to_end(steps: int) -> tuple[float, float, float]:
             delays = follow_job("http://127.0.0.1:8799", min(steps, 2000), key)
         finally:
             stop(procs)
+        real_bytes = sqlite_bytes(f"{tmp}/var/optarena.db")[0]  # the two finished engine jobs
     alone = engine_seconds(steps)
-    return service_s / alone, float(np.percentile(delays, 95)) if delays else float("nan"), alone
+    return service_s / alone, float(np.percentile(delays, 95)) if delays else float("nan"), alone, real_bytes
 
 
 def main() -> None:
@@ -226,6 +267,7 @@ def main() -> None:
         out["ingest_pg_points_s"], pg_job = ingest(pg_url, args.runs, args.steps)
         out["read_downsampled_pg_ms"] = read_ms(pg_url, pg_job, {"max_points": 1000})
         out["read_full_pg_ms"] = read_ms(pg_url, pg_job, {})
+        out["pg_metric_bytes_per_point"] = pg_bytes(pg_url)
     finally:
         session_factory(f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg}").kw["bind"].dispose()
         drop_pg(pg)
@@ -234,10 +276,17 @@ def main() -> None:
         out["ingest_sqlite_points_s"], job = ingest(url, args.runs, args.steps)
         out["read_downsampled_ms"] = read_ms(url, job, {"max_points": 1000})
         out["read_full_ms"] = read_ms(url, job, {})
+        out["sqlite_bytes_per_point"], out["sqlite_metric_bytes_per_point"] = sqlite_bytes(f"{tmp}/bench.db")
     print(f"ingest: PostgreSQL {out['ingest_pg_points_s']:,.0f} points/s, "
           f"SQLite {out['ingest_sqlite_points_s']:,.0f} points/s")
+    print(f"storage of the finished job, bytes on disk per point: PostgreSQL metric tables "
+          f"{out['pg_metric_bytes_per_point']:.2f}; SQLite file {out['sqlite_bytes_per_point']:.2f} "
+          f"(metric tables {out['sqlite_metric_bytes_per_point']:.2f})")
     if not args.skip_e2e:
-        out["e2e_ratio"], out["sse_p95_ms"], out["engine_s"] = end_to_end(args.steps)
+        (out["e2e_ratio"], out["sse_p95_ms"], out["engine_s"],
+         out["e2e_sqlite_bytes_per_point"]) = end_to_end(args.steps)
+        print(f"storage of the service's finished engine jobs: SQLite file "
+              f"{out['e2e_sqlite_bytes_per_point']:.2f} bytes per point")
     print(json.dumps({k: round(v, 3) for k, v in out.items()}))
 
 

@@ -1,9 +1,10 @@
 """Jobs, their shards and runs, metric chunks and the per-job event log.
 
-Metrics are stored as per-run chunks: one row per (job, run, metric, start_step)
-holding the chunk's float64 values as bytes, and its steps either as an arithmetic
-range (start_step, stride) or, when irregular, as int64 bytes. A whole curve is read
-back in a few rows instead of one row per point.
+While a shard trains, its metrics are stored as per-run chunks: one row per (job, run,
+metric, start_step) holding the chunk's float64 values as bytes, and its steps either as an
+arithmetic range (start_step, stride) or, when irregular, as int64 bytes. When the shard
+ends its chunks become one compact row per curve (MetricSeries), so a finished job keeps
+each point once, in a few bytes.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ class EncodedCurve:
     n: Mapped[int] = mapped_column(Integer)
     stride: Mapped[int] = mapped_column(Integer, default=0, doc="0 when the steps are stored explicitly")
     steps: Mapped[bytes | None] = mapped_column(LargeBinary, doc="int64 steps when stride is 0")
-    values: Mapped[bytes] = mapped_column(LargeBinary, doc="float64 values, NaN/inf kept")
+    values: Mapped[bytes] = mapped_column(LargeBinary, doc="float64 values, a series' as its codec says; "
+                                          "NaN/inf kept")
     nonfinite: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -159,20 +161,28 @@ class MetricChunk(EncodedCurve, Base):
 
 
 class MetricSeries(EncodedCurve, Base):
-    """A finished run's whole curve in one row, written when its shard ends: reading a
-    finished job touches a few hundred rows instead of every chunk. The chunks stay, as
-    the stream's history."""
+    """A finished run's whole curve in one row, written when its shard ends, in the same
+    transaction that deletes its chunks: reading a finished job touches a few hundred rows,
+    and each point is kept once. ``seqs`` remembers which event carried which points, so the
+    event stream of a finished job replays exactly as it streamed."""
 
     __tablename__ = "metric_series"
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     run: Mapped[int] = mapped_column(Integer, primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    codec: Mapped[int] = mapped_column(Integer, default=0, server_default="0",
+                                       doc="models.codec bits: float32, zlib, byte shuffle; 0 = as chunks")
+    seqs: Mapped[bytes | None] = mapped_column(LargeBinary, doc="models.codec.pack_index of its chunks; "
+                                               "None for a series whose chunks were kept (before 0007)")
+    seq_lo: Mapped[int | None] = mapped_column(BigInteger, doc="the first and last seq in ``seqs``")
+    seq_hi: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class JobEvent(Base):
     """The job's event log; ``seq`` is the SSE event id. Metric events carry no points
-    here: their points are the metric chunks with the same seq."""
+    here: their points are the metric chunks with the same seq, or once the shard has
+    ended, the stretches of its series that ``MetricSeries.seqs`` assigns to that seq."""
 
     __tablename__ = "job_events"
 

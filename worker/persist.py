@@ -1,4 +1,5 @@
-"""One transaction per batch: metric chunks, run events, progress, heartbeat, checkpoint."""
+"""One transaction per batch: metric chunks, run events, progress, heartbeat, checkpoint;
+and when a shard ends, its chunks consolidated into one compact row per curve."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from models.codec import columns_by_series, pack, unpack_series
+from models.codec import (
+    Packed,
+    columns_by_series,
+    pack,
+    pack_index,
+    pack_series,
+    split_by_index,
+    unpack_curve,
+    unpack_series,
+)
 from models.journal import add_event, next_seq
 from models.jsonsafe import finite_or_none
 from models.tables import JobEvent, MetricChunk, MetricSeries, Run, Shard, utcnow
@@ -27,21 +37,23 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> N
 
 
 def stored_steps(session: Session, job_id: str, runs: list[int]) -> dict[tuple[int, str], int]:
-    """The last stored step of every series of these runs."""
+    """The last stored step of every series of these runs, from their chunks (a resumed
+    shard's series have been turned back into chunks: ``drop_consolidated``)."""
     q = (select(MetricChunk.run, MetricChunk.metric, func.max(MetricChunk.end_step))
          .where(MetricChunk.job_id == job_id, MetricChunk.run.in_(runs))
          .group_by(MetricChunk.run, MetricChunk.metric))
     return {(r, m): int(s) for r, m, s in session.execute(q)}
 
 
+def chunk_row(job_id: str, run: int, metric: str, p: Packed, seq: int) -> dict[str, Any]:
+    return {"job_id": job_id, "run": run, "metric": metric, "start_step": p.start_step,
+            "end_step": p.end_step, "n": p.n, "stride": p.stride, "steps": p.steps,
+            "values": p.values, "nonfinite": p.nonfinite, "seq": seq}
+
+
 def chunk_rows(job_id: str, batch: Batch, seq: int) -> list[dict[str, Any]]:
-    rows = []
-    for (run, metric), (steps, values) in batch.series.items():
-        p = pack(steps, values)
-        rows.append({"job_id": job_id, "run": run, "metric": metric, "start_step": p.start_step,
-                     "end_step": p.end_step, "n": p.n, "stride": p.stride, "steps": p.steps,
-                     "values": p.values, "nonfinite": p.nonfinite, "seq": seq})
-    return rows
+    return [chunk_row(job_id, run, metric, pack(steps, values), seq)
+            for (run, metric), (steps, values) in batch.series.items()]
 
 
 def _record_started(session: Session, job_id: str, started: list[dict[str, Any]]) -> None:
@@ -99,21 +111,41 @@ def write_batch(session: Session, job_id: str, shard_id: int, batch: Batch,
     return points
 
 
+def _series_rows(session: Session, job_id: str, runs: list[int]) -> list[Any]:
+    m = MetricSeries
+    return session.connection().execute(
+        select(m.run, m.metric, m.start_step, m.n, m.stride, m.steps, m.values, m.codec, m.seqs)
+        .where(m.job_id == job_id, m.run.in_(runs))).all()
+
+
 def drop_consolidated(session: Session, job_id: str, runs: list[int]) -> None:
-    """A shard that trains again (resumed) is read from its chunks until it ends again."""
+    """A shard that trains again (resumed) is read from its chunks until it ends again: its
+    series go back to the chunks they were made of, same seqs and bytes, so the stored steps,
+    the exactly-once filter and the event replay are as if it had never ended."""
+    chunks = []
+    for run, metric, *cols, index in _series_rows(session, job_id, runs):
+        if index is None:
+            continue  # consolidated before 0007: its chunks were never deleted
+        for seq, steps, values in split_by_index(*unpack_curve(*cols), index):
+            chunks.append(chunk_row(job_id, run, metric, pack(steps, values), seq))
+    insert_ignore(session, MetricChunk.__table__, chunks)
     session.execute(delete(MetricSeries).where(MetricSeries.job_id == job_id, MetricSeries.run.in_(runs)))
 
 
 def consolidate(session: Session, job_id: str, runs: list[int]) -> None:
-    """Write each run's curves as one row per metric, replacing any earlier ones."""
+    """Write each run's curves as one compact row per metric and delete their chunks, in the
+    caller's transaction (the one that ends the shard): a reader sees either the chunks or
+    the series. Series already there are merged back first, so a repeat loses nothing."""
     drop_consolidated(session, job_id, runs)
     c = MetricChunk
-    q = (select(c.run, c.metric, c.start_step, c.n, c.stride, c.steps, c.values)
+    q = (select(c.run, c.metric, c.start_step, c.n, c.stride, c.steps, c.values, c.seq)
          .where(c.job_id == job_id, c.run.in_(runs)).order_by(c.run, c.metric, c.start_step))
     rows = []
-    for (run, metric), cols in columns_by_series(session.connection().execute(q)).items():
-        p = pack(*unpack_series(*cols))
+    for (run, metric), (*cols, seqs) in columns_by_series(session.connection().execute(q)).items():
+        p = pack_series(*unpack_series(*cols))
         rows.append({"job_id": job_id, "run": run, "metric": metric, "start_step": p.start_step,
                      "end_step": p.end_step, "n": p.n, "stride": p.stride, "steps": p.steps,
-                     "values": p.values, "nonfinite": p.nonfinite})
+                     "values": p.values, "nonfinite": p.nonfinite, "codec": p.codec,
+                     "seqs": pack_index(seqs, cols[1]), "seq_lo": min(seqs), "seq_hi": max(seqs)})
     insert_ignore(session, MetricSeries.__table__, rows)
+    session.execute(delete(c).where(c.job_id == job_id, c.run.in_(runs)))

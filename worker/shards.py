@@ -121,6 +121,10 @@ def finish(session: Session, shard_id: int, status: str, error: str | None = Non
         return False
     shard.status, shard.finished_at, shard.error = status, utcnow(), error
     shard.lease_expires_at = None
+    if status == "succeeded":
+        # Nothing resumes a succeeded shard: its checkpoint is dead weight. A failed or
+        # cancelled one keeps the state it stopped in.
+        shard.checkpoint = None
     run_status = "succeeded" if status == "succeeded" else status
     session.execute(update(Run).where(Run.shard_id == shard_id, Run.status.in_(("queued", "running")))
                     .values(status=run_status))

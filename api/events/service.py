@@ -1,5 +1,6 @@
 """The job's event log, read after a cursor. Metric events get their points from the
-metric chunks written in the same transaction (same seq)."""
+metric chunks written in the same transaction (same seq), or from the series those chunks
+were consolidated into when their shard ended."""
 
 from __future__ import annotations
 
@@ -9,29 +10,45 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from core.settings import Settings
-from models.codec import unpack_steps, unpack_values
+from models.codec import split_by_index, unpack_curve, unpack_steps, unpack_values
 from models.db import session_factory
 from models.jsonsafe import finite_or_none
-from models.tables import TERMINAL, Job, JobEvent, MetricChunk
+from models.tables import TERMINAL, Job, JobEvent, MetricChunk, MetricSeries
 
 Event = tuple[int, str, dict[str, Any]]
 
 
 def _points(session: Session, job_id: str, seqs: list[int]) -> dict[int, list[dict[str, Any]]]:
-    c = MetricChunk
+    """Each event's points: a running shard's are its chunks of that seq; an ended shard's are
+    cut out of its series by their ``seqs`` index, the same points in the same order. Chunks
+    are read first, so a shard ending between the two reads shows in both (kept once), never
+    in neither."""
+    if not seqs:
+        return {}
+    found: dict[int, dict[tuple[int, str], dict[str, Any]]] = {s: {} for s in seqs}
+
+    def add(seq: int, run: int, metric: str, steps: np.ndarray, values: np.ndarray) -> None:
+        found[seq].setdefault((run, metric), {"run": run, "metric": metric, "steps": steps.tolist(),
+                                              "values": finite_or_none(values.tolist())})
+
+    c, m = MetricChunk, MetricSeries
     q = (select(c.seq, c.run, c.metric, c.start_step, c.n, c.stride, c.steps, c.values)
-         .where(c.job_id == job_id, c.seq.in_(seqs)).order_by(c.seq, c.run, c.metric, c.start_step))
-    out: dict[int, list[dict[str, Any]]] = {s: [] for s in seqs}
+         .where(c.job_id == job_id, c.seq.in_(seqs)))
     for seq, run, metric, start, n, stride, steps, values in session.execute(q):
-        vals = finite_or_none(unpack_values(values).tolist())
-        steps_list = unpack_steps(start, n, stride, steps).tolist()
-        out[seq].append({"run": run, "metric": metric, "steps": steps_list, "values": vals})
-    return out
+        add(seq, run, metric, unpack_steps(start, n, stride, steps), unpack_values(values))
+    q = (select(m.run, m.metric, m.start_step, m.n, m.stride, m.steps, m.values, m.codec, m.seqs)
+         .where(m.job_id == job_id, m.seqs.is_not(None), m.seq_lo <= max(seqs), m.seq_hi >= min(seqs)))
+    for run, metric, *cols, index in session.execute(q):
+        for seq, steps, values in split_by_index(*unpack_curve(*cols), index):
+            if seq in found:
+                add(seq, run, metric, steps, values)
+    return {seq: [points[key] for key in sorted(points)] for seq, points in found.items()}
 
 
 def fetch(session: Session, job_id: str, after: int, limit: int = 200) -> tuple[list[Event], bool]:

@@ -1,4 +1,4 @@
-"""Reading curves back: decode chunks with numpy, cut at a cursor, downsample, emit JSON.
+"""Reading curves back: decode chunks and series with numpy, cut at a cursor, downsample, emit JSON.
 
 The response is built as text: a 35-run job at full resolution is millions of
 numbers, far too many for a generic encoder walk.
@@ -15,16 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.metrics.downsample import minmax_indices
-from models.codec import columns_by_series, unpack_series
+from models.codec import columns_by_series, unpack_curve, unpack_series
 from models.tables import MetricChunk, MetricSeries, Run
 
 Series = tuple[np.ndarray, np.ndarray]
 
 
 def _query(table: Any, job_id: str, runs: list[int] | None, metrics: list[str] | None,
-           after_step: int) -> Any:
-    q = (select(table.run, table.metric, table.start_step, table.n, table.stride, table.steps, table.values)
-         .where(table.job_id == job_id, table.end_step > after_step))
+           after_step: int, *extra: Any) -> Any:
+    q = (select(table.run, table.metric, table.start_step, table.n, table.stride, table.steps, table.values,
+                *extra).where(table.job_id == job_id, table.end_step > after_step))
     if runs:
         q = q.where(table.run.in_(runs))
     if metrics:
@@ -35,16 +35,25 @@ def _query(table: Any, job_id: str, runs: list[int] | None, metrics: list[str] |
 def load_series(session: Session, job_id: str, runs: list[int] | None, metrics: list[str] | None,
                 after_step: int) -> dict[int, dict[str, Series]]:
     """Finished runs from their consolidated rows, the others from their chunks. Core
-    rows, not ORM objects: a running 35-run job is tens of thousands of chunks."""
+    rows, not ORM objects: a running 35-run job is tens of thousands of chunks.
+
+    The chunks are read first: a shard ending between the two reads (PostgreSQL reads each
+    statement at its own snapshot) then shows in both, never in neither. A curve found in
+    both is merged, each step once: the same points twice, or, when a worker that lost its
+    lease consolidated anyway, the series plus the new owner's later chunks."""
     conn = session.connection()
-    c = MetricChunk
-    whole = set(conn.scalars(select(MetricSeries.run).distinct().where(MetricSeries.job_id == job_id)))
-    parts = columns_by_series(conn.execute(_query(MetricSeries, job_id, runs, metrics, after_step)))
-    chunks = _query(c, job_id, runs, metrics, after_step).where(c.run.notin_(whole))
-    parts |= columns_by_series(conn.execute(chunks.order_by(c.run, c.metric, c.start_step)))
+    c, m = MetricChunk, MetricSeries
+    found = {key: unpack_series(*cols) for key, cols in columns_by_series(
+        conn.execute(_query(c, job_id, runs, metrics, after_step).order_by(c.run, c.metric, c.start_step))
+    ).items()}
+    for run, metric, *cols in conn.execute(_query(m, job_id, runs, metrics, after_step, m.codec)):
+        s, v = unpack_curve(*cols)
+        if (run, metric) in found:
+            s, first = np.unique(np.concatenate([s, found[(run, metric)][0]]), return_index=True)
+            v = np.concatenate([v, found[(run, metric)][1]])[first]
+        found[(run, metric)] = (s, v)
     out: dict[int, dict[str, Series]] = defaultdict(dict)
-    for (run, metric), cols in parts.items():
-        s, v = unpack_series(*cols)
+    for (run, metric), (s, v) in found.items():
         if after_step > 0:
             keep = s > after_step
             s, v = s[keep], v[keep]

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from api.metrics.service import load_series
 from models.codec import unpack_steps
 from models.db import session_factory
-from models.tables import MetricChunk, Shard
+from models.tables import MetricChunk, MetricSeries, Shard
 
 
 def shards(url: str, job_id: str) -> list[Shard]:
@@ -33,14 +33,15 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def points_once(url: str, job_id: str) -> tuple[int, int]:
-    """(points stored, duplicated (run, metric, step) points) over every chunk of the job."""
+    """(points stored, duplicated (run, metric, step) points) over every chunk and every
+    consolidated series of the job (a series keeps whatever its chunks held, duplicates too)."""
     seen: dict[tuple[int, str], list[np.ndarray]] = {}
     with session_factory(url)() as session:
-        rows = session.execute(select(MetricChunk.run, MetricChunk.metric, MetricChunk.start_step,
-                                      MetricChunk.n, MetricChunk.stride, MetricChunk.steps)
-                               .where(MetricChunk.job_id == job_id))
-        for run, metric, start, n, stride, steps in rows:
-            seen.setdefault((run, metric), []).append(unpack_steps(start, n, stride, steps))
+        for t, codec in ((MetricChunk, literal(0)), (MetricSeries, MetricSeries.codec)):
+            rows = session.execute(select(t.run, t.metric, t.start_step, t.n, t.stride, t.steps, codec)
+                                   .where(t.job_id == job_id))
+            for run, metric, *cols in rows:
+                seen.setdefault((run, metric), []).append(unpack_steps(*cols))
     total = dup = 0
     for parts in seen.values():
         steps = np.concatenate(parts)
