@@ -15,6 +15,7 @@ from api.dashboard.endpoints import router as dashboard_router
 from api.datasets.endpoints import UPLOAD_PATH
 from api.datasets.endpoints import router as datasets_router
 from api.deps import current_principal
+from api.docs.endpoints import router as docs_router
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.jobs.endpoints import router as jobs_router
@@ -24,6 +25,7 @@ from api.security.middleware import AuthMiddleware, BodyLimitMiddleware
 from api.security.replies import PROTECTED_RESPONSES
 from api.security.startup import refuse_open_local_keys
 from api.session.endpoints import router as session_router
+from api.session.login import router as login_router
 from api.studies.endpoints import profiles_router
 from api.studies.endpoints import router as studies_router
 from core.settings import Settings, get_settings
@@ -33,7 +35,8 @@ arm on the same data, batches and initial weights, and the metrics come back as 
 (`/jobs/{id}/metrics`) or as a live stream (`/jobs/{id}/events`, `/jobs/{id}/metrics.jsonl`).
 
 Every route but health, the docs and `/session` needs an API key (`optarena keys create --name ...`),
-sent as `Authorization: Bearer <key>` or set as a cookie by `POST /session`."""
+sent as `Authorization: Bearer <key>` or set as a cookie by `POST /session` (or, for the local key
+of `make run` only, by the sign-in link it prints)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,7 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refuse_open_local_keys(settings)
         yield
 
-    app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load their assets from a CDN; ours serve them locally.
+    app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     errors.install(app)
     for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router,
                    studies_router, profiles_router, datasets_router):
@@ -55,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 route.responses.setdefault(404, {"description": "no such job for this key's owner"})
         app.include_router(router, dependencies=[Depends(current_principal)], responses=PROTECTED_RESPONSES)
     app.include_router(session_router)
+    app.include_router(login_router)
     for router in (jobs_router, session_router):
         for route in router.routes:
             # FastAPI answers 400 itself for a body it cannot decode (not UTF-8) before any
@@ -62,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(route, APIRoute) and route.body_field is not None:
                 route.responses.setdefault(400, {"description": "the body could not be decoded"})
     app.include_router(health_router)
+    app.include_router(docs_router)
     app.include_router(dashboard_router)  # public: the page must load before the login form
     # Added last = runs first: CORS answers preflights, then the key, then the body size.
     # CSV uploads alone may be larger, up to their own limit.

@@ -65,13 +65,17 @@ def local(host: Annotated[str, typer.Option(help="the address the API will bind"
         typer.echo(f"refusing to create local credentials for host {host!r}: the embedded default "
                    "binds 127.0.0.1 only; create keys with `optarena keys create` instead", err=True)
         raise typer.Exit(2)
-    url = f"http://{host}:{port}"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     with _sessions()() as session, session.begin():
         if apikeys.active(session):
-            typer.echo(f"optarena: docs at {url}/docs, dashboard at {url}/ (keys: `optarena keys list`)")
+            # Only the key's hash is stored: the sign-in link cannot be printed again.
+            typer.echo(f"optarena: docs at {url}/docs, dashboard at {url}/ (sign in with the link printed "
+                       "on first start, or a key; keys: `optarena keys list`)")
             return
         key = apikeys.create(session, "local", "local", local=True)
-    typer.echo(f"optarena: docs at {url}/docs, dashboard at {url}/")
-    typer.echo("optarena: created a local API key (shown this once; send it as 'Authorization: Bearer "
-               "<key>' or sign in on the dashboard):")
+    typer.echo(f"optarena: docs at {url}/docs")
+    # As Jupyter does: one click signs the browser in (GET /login accepts only this local key).
+    typer.echo(f"optarena: open the dashboard, signed in: {url}/login?token={key}")
+    typer.echo("optarena: that token is a local API key, shown this once; scripts send it as "
+               "'Authorization: Bearer <key>':")
     typer.echo(key)

@@ -1,9 +1,13 @@
 """The report figure with matplotlib (Agg): train and validation loss per arm, mean over seeds
-with a 95% Student-t band, and the results table underneath."""
+with a 95% Student-t band, and the results table underneath.
+
+Drawn with matplotlib's object API (a Figure on its own Agg canvas), never pyplot: pyplot keeps
+a global "current figure", and request handlers run in parallel threads."""
 
 from __future__ import annotations
 
 import io
+from functools import cache
 from typing import Any
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -34,13 +38,11 @@ TABLE_HEAD = ["arm", "rank (group)", "final val loss [95% t-interval]", "best va
 
 def render(bands: dict[str, dict[str, dict[str, Any]]], results: dict[str, Any], title: str,
            fmt: str) -> bytes:
-    """PNG or SVG bytes. ``bands``: metric -> label -> mean_band output."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig = plt.figure(figsize=(12, 7.2), dpi=110)
+    """PNG or SVG bytes. ``bands``: metric -> label -> mean_band output. The same input gives
+    the same bytes, in either format."""
+    figure_type, canvas_type = _matplotlib()
+    fig = figure_type(figsize=(12, 7.2), dpi=110)
+    canvas_type(fig)
     grid = fig.add_gridspec(2, 2, height_ratios=[3, 1.25], hspace=0.35)
     labels = [a["arm"] for a in results["arms"]] or sorted({lb for b in bands.values() for lb in b})
     for col, (metric, name) in enumerate(PANELS):
@@ -55,9 +57,23 @@ def render(bands: dict[str, dict[str, dict[str, Any]]], results: dict[str, Any],
     _table(fig.add_subplot(grid[1, :]), results)
     fig.suptitle(title, fontsize=13)
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    # An SVG's date would change every time; a PNG carries none.
+    fig.savefig(buf, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+    return buf.getvalue()  # nothing to close: no pyplot registry holds the figure
+
+
+@cache
+def _matplotlib() -> tuple[type, type]:
+    """Figure and its Agg canvas, imported on the first drawing so that the API starts fast."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # SVG ids are hashes salted with a random UUID per file unless this is set. Set once here,
+    # before any figure is drawn, and never changed: rcParams are process-wide.
+    if matplotlib.rcParams["svg.hashsalt"] is None:
+        matplotlib.rcParams["svg.hashsalt"] = "optarena-report"
+    return Figure, FigureCanvasAgg
 
 
 def _draw(ax: Any, band: dict[str, Any], label: str, colour: str) -> None:

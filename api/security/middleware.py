@@ -45,6 +45,11 @@ def _loopback(addr: tuple[str, int] | list | None) -> bool:
         return False
 
 
+def from_this_machine(scope: Scope) -> bool:
+    """Loopback at both ends: where the `make run` key is accepted."""
+    return _loopback(scope.get("client")) and _loopback(scope.get("server"))
+
+
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app, self.keys = app, KeyStore(settings.database_url)
@@ -59,8 +64,7 @@ class AuthMiddleware:
         except DBAPIError:
             return await send_json(send, 503, DB_DOWN, {"Retry-After": "5"})
         # The `make run` key is for this machine only, whatever address the API listens on.
-        if principal is not None and principal.local and not (
-                _loopback(scope.get("client")) and _loopback(scope.get("server"))):
+        if principal is not None and principal.local and not from_this_machine(scope):
             principal = None
         if principal is None:
             return await send_json(send, 401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})

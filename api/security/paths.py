@@ -1,4 +1,5 @@
-"""Which requests need no API key: health, the docs, signing in and out, the dashboard shell."""
+"""Which requests need no API key: health, the docs, signing in (form or link) and out, the
+dashboard shell."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ def is_public(method: str, path: str) -> bool:
         return True
     if path == "/session":
         return method in ("POST", "DELETE")
+    if path == "/login":  # the sign-in link `make run` prints; it checks its token itself
+        return method == "GET"
     if path == "/":
         return method in ("GET", "HEAD")
     # The dashboard's static files: the page itself must load before the user signs in.

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
 from api.security.replies import SESSION_COOKIE
+from core.settings import Settings
 from models import apikeys
 
 router = APIRouter(prefix="/session", tags=["session"])
@@ -35,9 +36,14 @@ def _verify(session: Session, key: str) -> apikeys.Principal:
                          f"`{SESSION_COOKIE}`, which authenticates later requests (and SSE streams).")
 def sign_in(body: SessionIn, session: SessionDep, settings: SettingsDep, response: Response) -> SessionOut:
     principal = _verify(session, body.key)
-    response.set_cookie(SESSION_COOKIE, body.key, httponly=True, samesite="strict", path="/",
-                        secure=settings.session_cookie_secure)
+    set_session_cookie(response, body.key, settings)
     return SessionOut(owner=principal.owner, prefix=principal.prefix)
+
+
+def set_session_cookie(response: Response, key: str, settings: Settings) -> None:
+    """The one way a browser is signed in, by the form (POST /session) or by link (GET /login)."""
+    response.set_cookie(SESSION_COOKIE, key, httponly=True, samesite="strict", path="/",
+                        secure=settings.session_cookie_secure)
 
 
 @router.delete("", status_code=204, description="Clear the session cookie.")

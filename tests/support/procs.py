@@ -72,8 +72,8 @@ class Service:
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.cwd / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
-        proc = subprocess.Popen(cmd, env=self.env | (env or {}), cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, env=self.env | (env or {}), cwd=self.cwd, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         self.logs.append(log)
         return proc
