@@ -142,6 +142,8 @@ def _unknown(name: str, offered: Mapping[str, OptimizerDef], value: Any) -> Vali
 def _arm(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
     """Built-in arms go to their tagged model; other names to a plugin's model, whose errors
     carry the same path (``arms.N.<optimizer>.<field>``)."""
+    if isinstance(value, PluginArm | StoredPluginArm):
+        return value  # validated when it was built
     name = value.get("optimizer") if isinstance(value, dict) else None
     if not isinstance(name, str) or name in ARM_MODELS:
         return handler(value)

@@ -52,6 +52,9 @@ def test_the_example_plugin_loads_from_its_entry_point(installed: dict[str, obje
     assert (d.module, d.torch_class, d.distribution, d.granularity) == (
         "optarena_signum", "Signum", "optarena-signum", "elementwise")
     assert d.plugin and not d.vectorized and [h.name for h in d.hparams] == ["lr", "momentum", "weight_decay"]
+    spec = ComparisonSpec.model_validate(_spec([{"optimizer": "signum", "lr": 1e-3}]))
+    again = ComparisonSpec.model_validate(_spec([]) | {"arms": spec.arms})  # built arms pass as they are
+    assert again.arms[0].hyperparams() == {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
 
 
 def test_a_plugin_arm_is_validated_against_its_schema(installed: dict[str, object]) -> None:
