@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 
-from tests.api.dashboard.browser import ARGS, CHROMIUM, shot
+from tests.api.dashboard.browser import launched, shot
 from tests.support.procs import BIN, Service, free_port, migrate, service_env
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -42,10 +42,8 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, s
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 class Traffic:
