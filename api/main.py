@@ -20,6 +20,8 @@ from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.jobs.endpoints import router as jobs_router
 from api.metrics.endpoints import router as metrics_router
+from api.observability.endpoints import router as prometheus_router
+from api.observability.http import ObservabilityMiddleware
 from api.reports.endpoints import router as reports_router
 from api.security.middleware import AuthMiddleware, BodyLimitMiddleware
 from api.security.replies import PROTECTED_RESPONSES
@@ -28,6 +30,7 @@ from api.session.endpoints import router as session_router
 from api.session.login import router as login_router
 from api.studies.endpoints import profiles_router
 from api.studies.endpoints import router as studies_router
+from core import logs
 from core.settings import Settings, get_settings
 
 DESCRIPTION = """Compare neural-network optimizers fairly: submit a comparison job, workers train every
@@ -41,6 +44,9 @@ of `make run` only, by the sign-in link it prints)."""
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # uvicorn has set up its loggers by the time it imports the app and logs its start after:
+    # JSON lines from the first one, if asked.
+    logs.configure(settings.log_format)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)
     errors.install(app)
     for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router,
-                   studies_router, profiles_router, datasets_router):
+                   studies_router, profiles_router, datasets_router, prometheus_router):
         # Every route that loads a job by id answers 404 for a missing job or another owner's
         # one; the schema says so, once, here.
         for route in router.routes:
@@ -80,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
                                           "Last-Event-ID"])
+    # Outermost: every answer is counted, the middlewares' refusals too.
+    app.add_middleware(ObservabilityMiddleware)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,8 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = Field(0.2, gt=0, description="how often a stream looks for new events")
     sse_max_lifetime: float = Field(3600.0, gt=0, description="a stream closes after this many seconds")
     page_size_max: int = Field(200, ge=1)
+    response_cache_bytes_per_job: int = Field(64_000_000, ge=0, description="bytes of a finished job's "
+                                              "read responses kept for reuse (response_cache); 0 = none")
 
     # -- reliability: the database, not the broker, says who trains what ----------------
     lease_seconds: float = Field(30.0, gt=0, description="a shard's lease; renewed every heartbeat")
@@ -55,6 +58,14 @@ class Settings(BaseSettings):
     max_dataset_columns: int = Field(1_000, ge=2, description="columns (features and target) of one CSV")
     rate_limit_per_second: float = Field(20.0, ge=0, description="requests per key; 0 = no limit")
     rate_limit_burst: int = Field(200, ge=1, description="requests a key may send at once")
+
+    # -- observability ---------------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field("text", description="log lines as plain text, or as "
+                                                "one JSON object each (job_id, shard_id, worker)")
+    worker_metrics_port: int = Field(0, ge=0, le=65535, description="port on which each worker "
+                                     "serves Prometheus metrics; 0 = none")
+    worker_metrics_host: str = Field("127.0.0.1", description="address of a worker's metrics port; "
+                                     "the port has no key check, so widen it on a private network only")
 
 
 @lru_cache

@@ -5,17 +5,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    celeryd_after_setup,
+    celeryd_init,
+    task_postrun,
+    task_prerun,
+    worker_ready,
+    worker_shutdown,
+)
 from sqlalchemy import select, update
 
-from core import planning
+from core import logs, planning
 from core.queueing import PLAN_JOB, PUBLISH_RETRY, RUN_SHARD, SUBMIT_JOB
 from core.settings import get_settings
 from core.submission import submit_from_queue
 from models import apikeys
 from models.db import session_factory
 from models.tables import Shard, utcnow
-from worker import shard_runner
+from worker import observability, shard_runner
 from worker.celery_app import app
 from worker.presence import Presence, plugin_queues
 from worker.sweeper import Sweeper
@@ -23,6 +32,7 @@ from worker.sweeper import Sweeper
 log = logging.getLogger(__name__)
 _sweeper: list[Sweeper] = []
 _presence: list[Presence] = []
+_metrics_server: list[Any] = []
 
 
 def _sessions():  # noqa: ANN202 - a sessionmaker
@@ -42,8 +52,25 @@ def _consume_plugin_queues(sender: str, instance: Any, **_kw: Any) -> None:
         queues.select_add(name)
 
 
+@celeryd_init.connect
+def _name_log_lines(sender: str, **_kw: Any) -> None:
+    """Every line of this process names the worker, its threads' lines too."""
+    logs.set_process_fields(worker=sender)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _json_log_lines(logger: logging.Logger, **_kw: Any) -> None:
+    """Celery sets up its handlers itself; with OPTARENA_LOG_FORMAT=json they write JSON lines."""
+    if get_settings().log_format == "json":
+        logs.use_json(logger)
+
+
 @worker_ready.connect
 def _start_threads(sender: Any, **_kw: Any) -> None:
+    server = observability.serve(get_settings())
+    if server is not None:
+        _metrics_server.append(server)
     sweeper = Sweeper(_sessions(), get_settings(), send, PLAN_JOB, RUN_SHARD)
     sweeper.start()
     _sweeper.append(sweeper)
@@ -62,6 +89,30 @@ def _stop_threads(**_kw: Any) -> None:
         sweeper.stopped.set()
     for presence in _presence:
         presence.withdraw()
+    for server in _metrics_server:
+        server.shutdown()
+
+
+_shards: list[observability.ShardWatch] = []
+
+
+def _shard_watch() -> observability.ShardWatch:
+    if not _shards:
+        _shards.append(observability.ShardWatch(_sessions()))
+    return _shards[0]
+
+
+@task_prerun.connect
+def _shard_started(task_id: str, task: Any, args: Any = (), **_kw: Any) -> None:
+    """Lines logged while a shard trains carry its job, shard and worker; it is timed."""
+    if task.name == RUN_SHARD and args:
+        _shard_watch().started(task_id, int(args[0]), task.request.hostname)
+
+
+@task_postrun.connect
+def _shard_ended(task_id: str, task: Any, retval: Any = None, **_kw: Any) -> None:
+    if task.name == RUN_SHARD:
+        _shard_watch().ended(task_id, retval)
 
 
 @app.task(name=RUN_SHARD)
