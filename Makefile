@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-tuning bench-studies bench-flatness bench-study-service bench-service migrate worker api
+.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -75,6 +75,11 @@ run: migrate
 bench-service: $(STAMP)
 	$(BIN)/python bench/service.py
 
+# Reads of a finished 35-run x 10,000-step job by 10 concurrent clients on one API process
+# (SQLite): cold, warm (cached) and 304 answers, and reads of a running job (~1 min).
+bench-reads: $(STAMP)
+	$(BIN)/python bench/reads.py
+
 # The tuning preset through the service: HTTP, shards, two Celery workers, PostgreSQL, Redis.
 bench-study-service: $(STAMP)
 	$(BIN)/python bench/study_service.py
@@ -88,4 +93,4 @@ bench-studies: $(STAMP)
 bench-flatness: $(STAMP)
 	$(BIN)/python bench/flatness.py
 
-bench: bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-optimizers bench-tuning bench-study-service bench-studies bench-service
+bench: bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-optimizers bench-tuning bench-study-service bench-studies bench-service bench-reads

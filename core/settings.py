@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = Field(0.2, gt=0, description="how often a stream looks for new events")
     sse_max_lifetime: float = Field(3600.0, gt=0, description="a stream closes after this many seconds")
     page_size_max: int = Field(200, ge=1)
-    response_cache_bytes_per_job: int = Field(64_000_000, ge=0, description="bytes of a finished job's "
+    response_cache_bytes_per_job: int = Field(16_000_000, ge=0, description="bytes of a finished job's "
                                               "read responses kept for reuse (response_cache); 0 = none")
 
     # -- reliability: the database, not the broker, says who trains what ----------------

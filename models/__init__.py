@@ -2,8 +2,9 @@
 
 from models.base import Base
 from models.datasets import Dataset
+from models.response_cache import CachedResponse
 from models.tables import ApiKey, Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
 from models.workers import WorkerRecord
 
-__all__ = ["ApiKey", "Base", "Dataset", "Job", "JobEvent", "MetricChunk", "MetricSeries", "Run", "Shard",
-           "WorkerRecord"]
+__all__ = ["ApiKey", "Base", "CachedResponse", "Dataset", "Job", "JobEvent", "MetricChunk", "MetricSeries",
+           "Run", "Shard", "WorkerRecord"]

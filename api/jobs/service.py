@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models.journal import refresh_status
+from models.response_cache import CachedResponse
 from models.tables import TERMINAL, Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
 
 
@@ -51,6 +52,8 @@ def remove(session: Session, job: Job) -> None:
     if job.status not in TERMINAL:
         raise HTTPException(409, f"job {job.id} is {job.status}; cancel it (POST /jobs/{job.id}/cancel) "
                                  "and delete it once it has stopped")
-    for table in (MetricChunk, MetricSeries, JobEvent, Run, Shard):
+    # Cached responses too: ON DELETE CASCADE would take them, but only where the connection
+    # enforces foreign keys (SQLite needs a pragma), and a cached body must never outlive its job.
+    for table in (CachedResponse, MetricChunk, MetricSeries, JobEvent, Run, Shard):
         session.execute(delete(table).where(table.job_id == job.id))
     session.execute(delete(Job).where(Job.id == job.id))

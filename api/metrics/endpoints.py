@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
+from sqlalchemy.orm import Session
 
-from api.deps import INT_MAX, JobDep, SessionDep
+from api import cache
+from api.deps import INT_MAX, JobId, OwnerDep, SettingsDep
 from api.metrics import service
+from models.tables import Job
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
 
@@ -25,12 +28,21 @@ many points, keeping every bucket's minimum and maximum."""
                     {"run": 0, "label": "SGD", "status": "succeeded", "metrics": {"train_loss": {
                         "steps": [1, 2, 3], "values": [0.31, None, 0.29], "nonfinite": True,
                         "nonfinite_steps": [2]}}}]}}}}})
-def get_metrics(session: SessionDep, job: JobDep,
-                run: Annotated[list[Annotated[int, Field(ge=0, le=INT_MAX)]] | None,
-                               Query(description="run indices; all if absent")] = None,
-                metric: Annotated[list[str] | None, Query(description="e.g. train_loss, val_loss")] = None,
-                after_step: Annotated[int, Query(ge=0, le=INT_MAX,
-                                                 description="only points after this step")] = 0,
-                max_points: Annotated[int | None, Query(ge=4, le=1_000_000)] = None) -> Response:
-    body = service.metrics_json(session, job.id, run, metric, after_step, max_points)
-    return Response(body, media_type="application/json")
+async def get_metrics(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId,
+                      run: Annotated[list[Annotated[int, Field(ge=0, le=INT_MAX)]] | None,
+                                     Query(description="run indices; all if absent")] = None,
+                      metric: Annotated[list[str] | None,
+                                        Query(description="e.g. train_loss, val_loss")] = None,
+                      after_step: Annotated[int, Query(ge=0, le=INT_MAX,
+                                                       description="only points after this step")] = 0,
+                      max_points: Annotated[int | None, Query(ge=4, le=1_000_000)] = None) -> Response:
+    # The answer does not depend on the order or repetition of runs and metrics (it is sorted),
+    # so neither does its cache key.
+    params = {"run": sorted(set(run or [])), "metric": sorted(set(metric or [])), "after_step": after_step,
+              "max_points": max_points}
+
+    def render(session: Session, job: Job) -> cache.Body:
+        body = service.metrics_json(session, job.id, run, metric, after_step, max_points)
+        return cache.Body(body.encode(), "application/json")
+
+    return await cache.serve(request, settings, owner, job_id, "metrics", params, render)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.deps import JobDep, SessionDep
+from api.cache import Body, json_body, serve
+from api.deps import JobId, OwnerDep, SettingsDep
 from api.reports import results, service
 
 router = APIRouter(prefix="/jobs", tags=["reports"])
@@ -19,24 +20,29 @@ sharing a letter are not significantly different; `rank_rule`); and each pairwis
 final validation loss (Wilcoxon signed-rank, Holm-corrected)."""
 
 
-@router.get("/{job_id}/results", description=RESULTS_DOC)
-def get_results(session: SessionDep, job: JobDep) -> dict[str, Any]:
-    return results.job_results(session, job)
+@router.get("/{job_id}/results", description=RESULTS_DOC, response_model=dict[str, Any])
+async def get_results(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
+    return await serve(request, settings, owner, job_id, "results", {},
+                       lambda session, job: json_body(results.job_results(session, job)))
 
 
 @router.get("/{job_id}/report.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
-def report_png(session: SessionDep, job: JobDep) -> Response:
-    return Response(service.figure(session, job, "png"), media_type="image/png")
+async def report_png(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
+    return await serve(request, settings, owner, job_id, "report.png", {},
+                       lambda session, job: Body(service.figure(session, job, "png"), "image/png"))
 
 
 @router.get("/{job_id}/report.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}}})
-def report_svg(session: SessionDep, job: JobDep) -> Response:
-    return Response(service.figure(session, job, "svg"), media_type="image/svg+xml")
+async def report_svg(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
+    return await serve(request, settings, owner, job_id, "report.svg", {},
+                       lambda session, job: Body(service.figure(session, job, "svg"), "image/svg+xml"))
 
 
 @router.get("/{job_id}/report.html", response_class=HTMLResponse,
             description="A self-contained page (inline SVG, no external assets) to attach anywhere.")
-def report_html(session: SessionDep, job: JobDep) -> HTMLResponse:
-    return HTMLResponse(service.page(session, job))
+async def report_html(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
+    # text/html gets "; charset=utf-8" added by the Response, as HTMLResponse added it.
+    return await serve(request, settings, owner, job_id, "report.html", {},
+                       lambda session, job: Body(service.page(session, job).encode(), "text/html"))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import JobDep, OwnerDep, SessionDep, load_job
+from api.cache import json_body, serve
+from api.deps import JobId, OwnerDep, SessionDep, SettingsDep, load_job
 from api.studies.profiles import profile
 from api.studies.service import study_view
 
@@ -22,9 +23,10 @@ and bagging); trajectories (per arm: the path on the 2-D function, with its cont
 A job without a study answers with ``kind: "comparison"`` and its fitting flags."""
 
 
-@router.get("/{job_id}/study", description=STUDY_DOC)
-def get_study(session: SessionDep, job: JobDep) -> dict[str, Any]:
-    return study_view(session, job)
+@router.get("/{job_id}/study", description=STUDY_DOC, response_model=dict[str, Any])
+async def get_study(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
+    return await serve(request, settings, owner, job_id, "study", {},
+                       lambda session, job: json_body(study_view(session, job)))
 
 
 profiles_router = APIRouter(prefix="/profiles", tags=["studies"])
