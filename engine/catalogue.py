@@ -81,7 +81,10 @@ CATALOGUE: dict[str, OptimizerDef] = {d.name: d for d in (
            "biases, gains and the input and output layers step with AdamW (Jordan et al. 2024)",
            granularity="per_tensor", **_PO),
     _entry("adamw_schedulefree", "AdamW (schedule-free)", "AdamWScheduleFree",
-           (_lr(2.5e-3), _beta(1, 0.9, "interpolation between the average and the iterate"),
+           # beta1 from 1e-3: switching to eval mode moves the weights by 1 - 1/beta1 times a
+           # difference, which divides by zero at 0 and overflows float32 near it.
+           (_lr(2.5e-3), HParam("beta1", 0.9, 1e-3, 1.0, high_open=True,
+                                doc="interpolation between the average and the iterate"),
             _beta(2, 0.999, _M2), _eps(1e-8), _WD),
            "AdamW without a schedule: evaluated at an average of its iterates (Defazio et al. 2024)",
            module="schedulefree", distribution="schedulefree", eval_mode=True),
