@@ -2,9 +2,9 @@
 
 The seed task (wave, n = 10,000, 1-64-64-1 tanh MLP, batch 64), 5 seeds of each catalogue
 optimizer at its class's default learning rate, ``--steps`` steps (10,000):
-- loop: what a user writes, per run: an ``nn.Sequential`` with ``nn.Tanh``, the package's
-  optimizer class, ``F.mse_loss``, a random batch per step, ``loss.item()`` every step;
-  the runs of one optimizer one after another inside the step loop;
+- loop: what a user writes (bench/plain.py), per run: an ``nn.Sequential`` with ``nn.Tanh``,
+  the package's optimizer class, ``F.mse_loss``, a random batch per step, ``loss.item()``
+  every step; the runs of one optimizer one after another inside the step loop;
 - engine: the same 5 runs as one cohort (``make_cohort``), train loss logged every step;
 - engine_all: every optimizer's runs as the one cohort a job of them all trains as.
 Contestants advance in turns of ``--chunk`` steps so that load on a shared machine slows
@@ -25,16 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from bench.plain import SEEDS, PlainLoop  # noqa: E402
 from engine.catalogue import CATALOGUE  # noqa: E402
 from engine.presets import preset  # noqa: E402
 from engine.runner import Collector, make_cohort  # noqa: E402
 from engine.torch_stepper import optimizer_class  # noqa: E402
 
 NAMES = ["lion", "adan", "adabelief", "radam", "lamb", "muon", "adamw_schedulefree"]
-SEEDS = [0, 1, 2, 3, 4]
 
 
 def spec(names: list[str], steps: int):
@@ -51,33 +50,17 @@ class Engine:
         self.cohort.train(self.collect, until=until)
 
 
-class Loop:
-    """The notebook: its own data, its own nets, the optimizer class straight from its package."""
+def plain_loop(name: str) -> PlainLoop:
+    """The notebook: bench/plain.py's loop with the optimizer class straight from its package."""
+    cls = optimizer_class(CATALOGUE[name])
 
-    def __init__(self, name: str):
-        g = torch.Generator().manual_seed(0)
-        self.x = torch.rand(8000, 1, generator=g) * 6 - 3
-        self.y = torch.exp(-self.x**2) * torch.cos(10 * self.x) + 0.03 * torch.randn(8000, 1, generator=g)
-        cls, self.runs, self.step = optimizer_class(CATALOGUE[name]), [], 0
-        for seed in SEEDS:
-            torch.manual_seed(seed)
-            net = nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
-            opt = cls(_params(name, net))
-            if hasattr(opt, "train") and CATALOGUE[name].eval_mode:
-                opt.train()
-            self.runs.append((net, opt))
-        self.losses: list[float] = []
+    def make(net: nn.Sequential) -> torch.optim.Optimizer:
+        opt = cls(_params(name, net))
+        if CATALOGUE[name].eval_mode:
+            opt.train()  # schedule-free: training mode, as its documentation asks
+        return opt
 
-    def advance(self, until: int) -> None:
-        while self.step < until:
-            idx = torch.randint(0, len(self.x), (64,))
-            for net, opt in self.runs:
-                loss = F.mse_loss(net(self.x[idx]), self.y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                self.losses.append(loss.item())
-            self.step += 1
+    return PlainLoop([(cls, {}, s) for s in SEEDS], make=make)
 
 
 def _params(name: str, net: nn.Sequential) -> list:
@@ -97,9 +80,9 @@ def main() -> None:
     print(f"catalogue: {len(NAMES)} optimizers x {len(SEEDS)} seeds x {args.steps} steps, wave 1-64-64-1, "
           f"batch 64, torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     Engine(NAMES, 20).advance(20)  # warm-up: allocator, kernels, imports
-    contestants: dict[str, Engine | Loop] = {}
+    contestants: dict[str, Engine | PlainLoop] = {}
     for n in NAMES:
-        contestants[f"loop:{n}"] = Loop(n)
+        contestants[f"loop:{n}"] = plain_loop(n)
         contestants[f"engine:{n}"] = Engine([n], args.steps)
     contestants["engine_all"] = Engine(NAMES, args.steps)
     totals = dict.fromkeys(contestants, 0.0)

@@ -29,6 +29,7 @@ class StackedCNN(StackedMLP):
     def __init__(self, spec: NetSpec, in_dim: int, out_dim: int, image_shape: tuple[int, int, int]):
         super().__init__(spec, in_dim, out_dim, image_shape)
         self.image_shape, self.n_conv = image_shape, len(spec.channels)
+        self.width = max(self.width, max(spec.channels) * image_shape[1] * image_shape[2])
 
     def _to_maps(self, x: torch.Tensor, K: int) -> torch.Tensor:
         """Flat rows, (K, B, C*H*W) per run or (N, C*H*W) shared -> (B, K*C, H, W)."""

@@ -32,8 +32,10 @@ class StackedMLP:
 
     def __init__(self, spec: NetSpec, in_dim: int, out_dim: int,
                  image_shape: tuple[int, int, int] | None = None):
+        self.activation = spec.activation
         self.act = ACTIVATIONS[spec.activation]
         self.sizes = layer_sizes(spec, in_dim, out_dim)
+        self.width = max(o for _, o in self.sizes)  # the most activations one example makes in a layer
         self.layout = param_layout(spec, in_dim, out_dim, image_shape)
         self.norm, self.groups = spec.norm, spec.groups
         self.buffers: list[torch.Tensor] = []
@@ -93,7 +95,7 @@ class StackedMLP:
               hook: Callable[[torch.Tensor], torch.Tensor] | None, stats: list[torch.Tensor]) -> torch.Tensor:
         last, n_norm = len(layers) - 1, 0
         for k, layer in enumerate(layers):
-            h = _linear(h, layer[0], layer[1])
+            h = linear(h, layer[0], layer[1])
             if k < last:
                 if len(layer) > 2:
                     pair = (stats[2 * n_norm], stats[2 * n_norm + 1]) if stats else None
@@ -105,7 +107,18 @@ class StackedMLP:
         return h
 
 
-def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def row_blocks(K: int, elements_per_row: int, budget: int) -> list[slice]:
+    """Rows [0, K) cut into blocks of about ``budget // elements_per_row`` rows, none of one
+    row unless K is 1: torch hands a batch of one to its single-matrix kernels, which round
+    differently, and a run's result must not depend on how its cohort was cut."""
+    rows = max(2, budget // max(1, elements_per_row))
+    cuts = list(range(0, K, rows))
+    if len(cuts) > 1 and K - cuts[-1] == 1:
+        cuts.pop()
+    return [slice(a, b) for a, b in zip(cuts, [*cuts[1:], K], strict=True)]
+
+
+def linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """h (K, B, in) | (B, in) shared; w (K, out, in); b (K, 1, out) -> (K, B, out).
 
     With a single input feature the batched matmul is an outer product; as a

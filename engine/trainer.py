@@ -24,10 +24,12 @@ from collections.abc import Callable
 
 import torch
 
+from engine import mlp_grad
 from engine.arm_blocks import arm_blocks, block_of, evaluating
 from engine.batches import CohortBatches, weights_digest
 from engine.events import Event, MetricPoints, Progress, RunFinished, RunStarted
 from engine.losses import loss_per_run
+from engine.mlp import row_blocks
 from engine.nets import initial_weights, make_net
 from engine.registry import package_version
 from engine.regularizers import Regularizers
@@ -43,6 +45,7 @@ from engine.variants import DataView
 # AccumulateGrad calls that a break of its gradient layout contract, a performance hint that
 # does not apply here.
 LAYOUT_WARNING = "grad and param do not obey the gradient layout contract"
+EVAL_ELEMENTS = 1 << 24  # activations held at once by an evaluation: 64 MB in float32
 
 
 class Cohort:
@@ -90,6 +93,9 @@ class Cohort:
         if spec.regularization is not None and spec.regularization.active():
             self.reg = Regularizers(spec.regularization, data, self.net, seeds, self.batches.stream_of_run,
                                     self.batch_size, dtype, device)
+        # The written-out step where it covers the net (engine/mlp_grad.py), else autograd.
+        self.written_out = self.reg is None and mlp_grad.supports(self.net, data.kind)
+        self.plain_layers, self.grad_layers = self.net.views(self.P), self.net.views(self.G)
 
     # -- one step ---------------------------------------------------------------------
 
@@ -136,6 +142,9 @@ class Cohort:
         """Every run's training loss (K,); gradients land in G."""
         if self.reg is not None:
             return self.reg.forward_backward(step, x, y, self.P, self.G, self.layers)
+        if self.written_out:
+            return mlp_grad.forward_backward(self.net, self.plain_layers, self.grad_layers, x, y,
+                                             self.data.kind)
         losses = loss_per_run(self.data.kind, self.net.forward(self.layers, x, train=True), y)
         losses.sum().backward()  # rows are independent: d(sum)/d(run k) is run k's gradient
         return losses
@@ -145,12 +154,22 @@ class Cohort:
     @torch.no_grad()
     def evaluate(self, split: Split, P: torch.Tensor | None = None,
                  buffers: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """Eval-mode metrics; ``P`` and ``buffers`` (running statistics) default to the cohort's."""
-        out = self.net.forward(self.net.views(self.P if P is None else P), split.x, buffers=buffers)
-        res = {"loss": loss_per_run(self.data.kind, out, split.y)}
-        if self.data.kind == "classification":
-            res["accuracy"] = (out.argmax(-1) == split.y).to(self.dtype).mean(1)
-        return res
+        """Eval-mode metrics; ``P`` and ``buffers`` (running statistics) default to the cohort's.
+
+        Runs are evaluated in blocks of at most EVAL_ELEMENTS activations: a whole split
+        through a thousand runs at once would hold gigabytes."""
+        P = self.P if P is None else P
+        buffers = self.net.buffers if buffers is None else buffers
+        per_run = split.x.dim() == 3  # each run's own rows (folds, resamples), else shared
+        parts = []
+        for cut in row_blocks(P.shape[0], split.x.shape[-2] * self.net.width, EVAL_ELEMENTS):
+            x, y = (split.x[cut], split.y[cut]) if per_run else (split.x, split.y)
+            out = self.net.forward(self.net.views(P[cut]), x, buffers=[b[cut] for b in buffers])
+            res = {"loss": loss_per_run(self.data.kind, out, y)}
+            if self.data.kind == "classification":
+                res["accuracy"] = (out.argmax(-1) == y).to(self.dtype).mean(1)
+            parts.append(res)
+        return {m: torch.cat([p[m] for p in parts]) for m in parts[0]}
 
     def _eval_point(self, step: int) -> dict[str, list[float]]:
         """Validation/test metrics at ``step`` for every run (one sync)."""
