@@ -1,11 +1,13 @@
 """Engine benchmark: the vectorized engine against the loop a user writes, and how it scales.
 
 1. The notes' comparison (seed-wave-all: 7 optimizers x 5 seeds = 35 runs, wave task,
-   1-64-64-1 tanh, batch 64), ``--steps`` steps, ``--reps`` times, contestants interleaved
-   within each repetition, each built before its clock starts:
+   1-64-64-1 tanh, batch 64), ``--steps`` steps, ``--reps`` times. Within a repetition the
+   contestants advance in turns of ``--chunk`` steps, so that a burst of load on a shared
+   machine slows all of them alike; each is built before its clock starts:
    - loop: bench/plain.py, one process (torch's default threads);
    - loop_parallel: the same loop split over one single-threaded process per core;
-   - engine: one cohort, train loss logged every step, one evaluation at the end;
+   - engine: one cohort, train loss logged every step; its last step, with the final
+     evaluation and summaries (work the loop does not do), is timed apart;
    - engine_quiet: the same without train-loss logging.
    Ratios are taken per repetition; min and median are reported.
 2. Logging overhead at ``--long-steps`` (engine vs engine_quiet, ``--reps`` pairs).
@@ -30,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from bench.plain import PlainLoop, notes_runs, train_share  # noqa: E402
+from bench.plain import PlainLoop, notes_runs  # noqa: E402
 from engine.presets import preset_dict  # noqa: E402
 from engine.runner import Collector, make_cohort  # noqa: E402
 from engine.spec import ComparisonSpec  # noqa: E402
@@ -60,17 +61,19 @@ def notes_spec(steps: int, log_every: int, device: str, runs: int = 35):
 
 
 class Engine:
+    """``advance`` trains to a step; the last step (with the final evaluation and summaries,
+    one-off work the plain loop does not do) is timed apart by ``finish``."""
+
     def __init__(self, steps: int, log_every: int, device: str, runs: int = 35):
         self.spec = notes_spec(steps, log_every, device, runs)
         self.cohort = make_cohort(self.spec, list(range(len(self.spec.runs()))))
-        self.collect = Collector()
+        self.collect, self.steps = Collector(), steps
 
-    def run(self) -> float:
-        """Train to the end; returns the seconds of the final step, evaluation and summaries
-        (one-off work the plain loop does not do), which the caller's clock also counts."""
-        steps = self.cohort.steps
-        self.cohort.train(self.collect, until=steps - 1)
+    def advance(self, until: int) -> None:
+        self.cohort.train(self.collect, until=min(until, self.steps - 1))
         self._sync()
+
+    def finish(self) -> float:
         t = time.perf_counter()
         self.cohort.train(self.collect)
         self._sync()
@@ -81,34 +84,65 @@ class Engine:
             torch.cuda.synchronize()
 
 
+def _share_worker(conn, share: list[int]) -> None:
+    """A process of the parallel baseline: its share of the runs, one thread."""
+    torch.set_num_threads(1)
+    runs = notes_runs()
+    loop = PlainLoop([runs[i] for i in share])
+    conn.send("ready")
+    while (until := conn.recv()) is not None:
+        loop.advance(until)
+        conn.send(loop.step)
+
+
 class Parallel:
-    """The plain loop over one process per core; the processes are started beforehand."""
+    """The plain loop split over one single-threaded process per core (as joblib or Ray Tune
+    run trials); each ``advance`` runs every process to the step and waits for all."""
 
-    def __init__(self, pool: ProcessPoolExecutor, workers: int, steps: int):
-        n = len(notes_runs())
-        self.pool, self.steps = pool, steps
-        self.shares = [list(range(w, n, workers)) for w in range(workers)]
+    def __init__(self, workers: int):
+        n, ctx = len(notes_runs()), get_context("spawn")
+        self.conns, self.procs = [], []
+        for w in range(workers):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_share_worker, args=(theirs, list(range(w, n, workers))), daemon=True)
+            proc.start()
+            self.conns.append(mine)
+            self.procs.append(proc)
+        for c in self.conns:
+            assert c.recv() == "ready"
 
-    def run(self) -> None:
-        list(self.pool.map(train_share, self.shares, [self.steps] * len(self.shares)))
+    def advance(self, until: int) -> None:
+        for c in self.conns:
+            c.send(until)
+        for c in self.conns:
+            c.recv()
+
+    def close(self) -> None:
+        for c, proc in zip(self.conns, self.procs, strict=True):
+            c.send(None)
+            proc.join()
 
 
 class Loop:
-    def __init__(self, steps: int, device: str):
-        self.loop, self.steps = PlainLoop(notes_runs(), device=device), steps
+    def __init__(self, device: str):
+        self.loop = PlainLoop(notes_runs(), device=device)
 
-    def run(self) -> None:
-        self.loop.advance(self.steps)
+    def advance(self, until: int) -> None:
+        self.loop.advance(until)
         if self.loop.device == "cuda":
             torch.cuda.synchronize()
 
 
-def timed(make) -> tuple[float, float]:
-    """(training seconds, final-evaluation seconds) of a freshly built contestant."""
-    c = make()
-    t = time.perf_counter()
-    final = c.run() or 0.0
-    return time.perf_counter() - t - final, final
+def race(contestants: dict, steps: int, chunk: int) -> dict[str, float]:
+    """Seconds each contestant takes to train ``steps`` steps, advancing in turns of ``chunk``
+    steps so that a burst of load on a shared machine slows all of them alike."""
+    totals = dict.fromkeys(contestants, 0.0)
+    for until in range(chunk, steps + chunk, chunk):
+        for name, c in contestants.items():
+            t = time.perf_counter()
+            c.advance(min(until, steps))
+            totals[name] += time.perf_counter() - t
+    return totals
 
 
 def summary(xs: list[float], digits: int = 3) -> dict[str, float]:
@@ -117,11 +151,15 @@ def summary(xs: list[float], digits: int = 3) -> dict[str, float]:
 
 def point(K: int, steps: int, device: str) -> dict:
     """One size, in this (fresh) process: us per run-step and peak memory."""
-    Engine(20, 1, device, K).run()  # warm-up
-    dt, final = timed(lambda: Engine(steps, 1, device, K))
-    K = len(notes_spec(steps, 1, device, K).runs())
-    out = {"runs": K, "steps": steps, "us_per_run_step": round(dt / (steps - 1) / K * 1e6, 2),
-           "runs_per_s": round(K * (steps - 1) / dt, 1), "final_evaluation_s": round(final, 2),
+    warm = Engine(20, 1, device, K)
+    warm.advance(20)
+    warm.finish()
+    e = Engine(steps, 1, device, K)
+    seconds = race({"engine": e}, steps, steps)["engine"]
+    final = e.finish()
+    K = e.cohort.K
+    out = {"runs": K, "steps": steps, "us_per_run_step": round(seconds / (steps - 1) / K * 1e6, 2),
+           "runs_per_s": round(K * (steps - 1) / seconds, 1), "final_evaluation_s": round(final, 2),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if device == "cuda":
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -161,6 +199,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--long-steps", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--chunk", type=int, default=250)
     ap.add_argument("--sizes", default="7,35,140,350,1000")
     ap.add_argument("--budget", type=float, default=200_000, help="run-steps per scaling point")
     ap.add_argument("--device", default="cpu")
@@ -176,37 +215,35 @@ def main() -> None:
     workers = os.cpu_count() or 1
     print(f"seed-wave-all: 35 runs x {args.steps} steps, batch 64, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {workers} cores, device {args.device}", flush=True)
-    Engine(50, 1, args.device).run()  # warm-up: allocator, kernels
+    warm = Engine(50, 1, args.device)  # warm-up: allocator, kernels
+    warm.advance(50)
+    warm.finish()
 
-    # Per contestant and repetition: us per run-step of training; the engines' final evaluation apart.
-    us: dict[str, list[float]] = {"loop": [], "loop_parallel": [], "engine": [], "engine_quiet": []}
+    # Per contestant and repetition: us per run-step of training; the engine's final evaluation apart.
+    us: dict[str, list[float]] = {}
     finals: list[float] = []
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        list(pool.map(time.sleep, [0.5] * workers))  # start every process before any clock
-        makers = {
-            "loop": lambda: Loop(args.steps, args.device),
-            "loop_parallel": lambda: Parallel(pool, workers, args.steps),
-            "engine": lambda: Engine(args.steps, 1, args.device),
-            "engine_quiet": lambda: Engine(args.steps, args.steps, args.device),
-        }
-        if args.device != "cpu":
-            del makers["loop_parallel"], us["loop_parallel"]
-        for rep in range(args.reps):
-            for name, make in makers.items():
-                train, final = timed(make)
-                steps = args.steps - 1 if name.startswith("engine") else args.steps
-                us[name].append(train / (35 * steps) * 1e6)
-                if name == "engine":
-                    finals.append(final)
-            done = ", ".join(f"{k} {v[-1]:.1f}" for k, v in us.items())
-            print(f"  rep {rep + 1}, us per run-step: {done}; final evaluation {finals[-1]:.2f} s",
-                  flush=True)
+    for rep in range(args.reps):
+        contestants = {"loop": Loop(args.device),
+                       "engine": Engine(args.steps, 1, args.device),
+                       "engine_quiet": Engine(args.steps, args.steps, args.device)}
+        if args.device == "cpu":  # its processes started and their nets built before any clock
+            contestants["loop_parallel"] = Parallel(workers)
+        totals = race(contestants, args.steps, args.chunk)
+        finals.append(contestants["engine"].finish())
+        if "loop_parallel" in contestants:
+            contestants["loop_parallel"].close()
+        for name, secs in totals.items():
+            steps = args.steps - 1 if name.startswith("engine") else args.steps
+            us.setdefault(name, []).append(secs / (35 * steps) * 1e6)
+        done = ", ".join(f"{k} {v[-1]:.1f}" for k, v in us.items())
+        print(f"  rep {rep + 1}, us per run-step: {done}; final evaluation {finals[-1]:.2f} s", flush=True)
 
     long = []
     for _ in range(args.reps if args.long_steps else 0):
-        pair = [timed(lambda q=q: Engine(args.long_steps, args.long_steps if q else 1, args.device))[0]
-                for q in (False, True)]
-        long.append(pair[0] / pair[1] - 1)
+        pair = race({"engine": Engine(args.long_steps, 1, args.device),
+                     "engine_quiet": Engine(args.long_steps, args.long_steps, args.device)},
+                    args.long_steps, args.chunk)
+        long.append(pair["engine"] / pair["engine_quiet"] - 1)
         print(f"  {args.long_steps} steps: logging overhead {long[-1]:+.4f}", flush=True)
 
     loop_us = statistics.median(us["loop"])

@@ -9,7 +9,6 @@ loop split over one process per core, as joblib or Ray Tune would).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
@@ -67,14 +66,3 @@ class PlainLoop:
 
 def notes_runs(seeds: list[int] = SEEDS) -> list[tuple[Callable[..., torch.optim.Optimizer], dict, int]]:
     return [(cls, kwargs, s) for _, cls, kwargs in NOTES_OPTIMIZERS for s in seeds]
-
-
-def train_share(share: list[int], steps: int) -> float:
-    """One process's part of the process-parallel baseline: runs ``share`` of notes_runs(),
-    one thread (the processes share the cores). Returns its training seconds."""
-    torch.set_num_threads(1)
-    runs = notes_runs()
-    loop = PlainLoop([runs[i] for i in share])
-    t = time.perf_counter()
-    loop.advance(steps)
-    return time.perf_counter() - t

@@ -34,8 +34,9 @@ BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 KEEPS_INPUT = {"gelu"}  # its backward reads the pre-activation; the others read the output
 
-# Rows per block: a (rows, batch, width) activation of the seed net then stays within a
-# core's L2 cache. Measured with `make bench-engine` (cost per run-step by cohort size).
+# Rows per block on CPU: a (rows, batch, width) activation of the seed net then stays within
+# a core's L2 cache (`make bench-engine` prints the cost per run-step by cohort size). A GPU
+# takes the cohort whole: there, more rows per kernel is what fills the device.
 BLOCK_ELEMENTS = 1 << 17
 
 
@@ -50,7 +51,9 @@ def forward_backward(net: StackedMLP, layers: list[Tensors], grads: list[Tensors
 
     ``layers`` and ``grads`` are the net's per-layer (W, b) views of P and G; x is (K, B, in)
     or (B, in) shared by every run, y likewise. Rows are processed in blocks (BLOCK_ELEMENTS)."""
-    blocks = row_blocks(layers[0][0].shape[0], x.shape[-2] * net.width, BLOCK_ELEMENTS)
+    K = layers[0][0].shape[0]
+    on_cpu = x.device.type == "cpu"
+    blocks = row_blocks(K, x.shape[-2] * net.width, BLOCK_ELEMENTS) if on_cpu else [slice(0, K)]
     if len(blocks) == 1:
         return _rows(net, layers, grads, x, y, kind)
     losses = []

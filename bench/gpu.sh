@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The engine on a CUDA machine, in under 5 minutes: runs per second at 35, 1,000 and 10,000
+# seed-task runs trained together (float32), peak GPU memory at each size, and the engine
+# against the plain loop (bench/plain.py, on the same GPU) at 35 runs. The last line of
+# output is bench/engine.py's JSON object.
+#
+#   bench/gpu.sh                 # on the GPU machine, from a checkout with .venv installed
+#   DEVICE=cpu bench/gpu.sh      # the same script on CPU, to check that it runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+DEVICE=${DEVICE:-cuda}
+"$PYTHON" -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device')"
+exec timeout 290 "$PYTHON" bench/engine.py --device "$DEVICE" --steps 500 --reps 1 --long-steps 0 \
+    --sizes 35,1000,10000 --budget 3000000 --png "${PNG:-/tmp/engine-scaling-$DEVICE.png}"
