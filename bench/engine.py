@@ -177,15 +177,17 @@ def scaling(sizes: list[int], budget: float, device: str) -> list[dict]:
     return rows
 
 
-def figure(rows: list[dict], loop_us: float | None, path: Path) -> None:
+def figure(rows: list[dict], loop_us: float, parallel_us: float | None, path: Path) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 3.6))
     ax = fig.add_subplot()
     ks = [r["runs"] for r in rows]
     ax.plot(ks, [r["us_per_run_step"] for r in rows], "o-", label="engine (one cohort)")
-    if loop_us is not None:
-        ax.axhline(loop_us, color="grey", ls="--", label=f"plain loop ({loop_us:.0f} us)")
+    ax.axhline(loop_us, color="grey", ls="--", label=f"plain loop ({loop_us:.0f} us)")
+    if parallel_us is not None:
+        ax.axhline(parallel_us, color="grey", ls=":",
+                   label=f"plain loop, a process per core ({parallel_us:.0f} us)")
     ax.set(xscale="log", yscale="log", xlabel="runs trained together",
            ylabel="us per run-step", title=f"seed net, batch 64, torch {torch.__version__}")
     ax.legend()
@@ -249,7 +251,8 @@ def main() -> None:
     loop_us = statistics.median(us["loop"])
     print("scaling (fresh process per size):", flush=True)
     rows = scaling([int(k) for k in args.sizes.split(",")], args.budget, args.device)
-    figure(rows, loop_us, Path(args.png))
+    parallel_us = statistics.median(us["loop_parallel"]) if "loop_parallel" in us else None
+    figure(rows, loop_us, parallel_us, Path(args.png))
 
     per_rep = lambda a, b: [x / y for x, y in zip(us[a], us[b], strict=True)]  # noqa: E731
     result = {

@@ -5,11 +5,11 @@
 # output is bench/engine.py's JSON object.
 #
 #   bench/gpu.sh                 # on the GPU machine, from a checkout with .venv installed
-#   DEVICE=cpu bench/gpu.sh      # the same script on CPU, to check that it runs
+#   DEVICE=cpu SIZES=35,140 bench/gpu.sh   # the same script on CPU, to check that it runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 DEVICE=${DEVICE:-cuda}
 "$PYTHON" -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device')"
 exec timeout 290 "$PYTHON" bench/engine.py --device "$DEVICE" --steps 500 --reps 1 --long-steps 0 \
-    --sizes 35,1000,10000 --budget 3000000 --png "${PNG:-/tmp/engine-scaling-$DEVICE.png}"
+    --sizes "${SIZES:-35,1000,10000}" --budget 3000000 --png "${PNG:-/tmp/engine-scaling-$DEVICE.png}"

@@ -20,7 +20,8 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -46,6 +47,11 @@ from engine.variants import DataView
 # does not apply here.
 LAYOUT_WARNING = "grad and param do not obey the gradient layout contract"
 EVAL_ELEMENTS = 1 << 24  # activations held at once by an evaluation: 64 MB in float32
+# A cohort whose (runs, batch, width) activations are below torch's parallel grain (32,768
+# elements) runs its large kernels on one thread anyway, while its small ones (batch gathers,
+# an optimizer's foreach updates) pay a fork and join per call on several: at 5 seed-net runs,
+# one thread stepped 15-25% faster than two (bench/engine.py --sizes 7 at both counts).
+SERIAL_BELOW = 1 << 15
 
 
 class Cohort:
@@ -187,6 +193,27 @@ class Cohort:
 
         Returns True once every run has finished; a later call continues where this
         one left off (that is also how a checkpoint resumes)."""
+        with self._threads():
+            return self._train(on_event, should_stop, on_checkpoint, checkpoint_every, flush_seconds, until)
+
+    @contextmanager
+    def _threads(self) -> Iterator[None]:
+        """One intra-op thread while a CPU cohort too small to split trains (SERIAL_BELOW);
+        the caller's setting is restored after."""
+        before = torch.get_num_threads()
+        serial = (self.device.type == "cpu" and before > 1
+                  and self.K * self.batch_size * self.net.width < SERIAL_BELOW)
+        if serial:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if serial:
+                torch.set_num_threads(before)
+
+    def _train(self, on_event: Callable[[Event], None], should_stop: Callable[[], bool] | None,
+               on_checkpoint: Callable[[int, bytes], None] | None, checkpoint_every: int,
+               flush_seconds: float, until: int | None) -> bool:
         tr = self.spec.train
         for k, r in enumerate(self.runs):  # also on resume: a consumer may be new
             on_event(self._started(k, r))
