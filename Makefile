@@ -3,14 +3,17 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Where torch's wheels come from: the CPU builds by default; a CUDA machine installs with
+# `make install TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# The CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
+	# torch first, from TORCH_INDEX: a bare `torch` from PyPI is the multi-GB CUDA build on Linux.
+	$(BIN)/pip install -q torch==2.13.0 --extra-index-url $(TORCH_INDEX)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
