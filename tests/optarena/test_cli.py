@@ -71,3 +71,13 @@ def test_without_a_key_the_cli_says_so(service: Running) -> None:
     done = subprocess.run([str(BIN / "optarena"), "jobs"], env=service.cli_env() | {"OPTARENA_API_KEY": ""},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "401" in done.stderr
+
+
+def test_follow_draws_a_bar_per_arm_above_fifty_runs(service: Running) -> None:
+    seeds = ",".join(str(s) for s in range(17))  # 3 arms x 17 seeds = 51 runs
+    done = optarena(service, "submit", "--preset", "seed-wave", "--steps", "20", "--seeds", seeds, "--follow")
+    assert done.returncode == 0, done.stderr + done.stdout
+    bars = done.stdout.split("results:")[0]
+    for arm in ("SGD", "Momentum", "Adam"):
+        assert f"{arm} (17 runs)" in bars
+    assert bars.count("17/17 finished") == 3 and "seed 0" not in bars
