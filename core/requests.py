@@ -2,6 +2,8 @@
 
 A request is either a full ``ComparisonSpec`` or ``{"preset": name, "overrides": {...}}``;
 overrides are merged into the preset field by field (lists such as ``arms`` are replaced).
+Either may carry the job's labels beside it (``name``, ``tags``, ``notes``: core.labels) and a
+webhook (``notify``: core.webhooks).
 Errors are pydantic-style dicts (``loc``, ``msg``, ``type``); a preset's are under
 ``overrides``, where the caller wrote the field.
 """
@@ -16,6 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core import labels, webhooks
+from core.labels import Labels
 from engine.optimizer_defs import OptimizerDef
 from engine.presets import PRESETS, preset_dict
 from engine.spec import ComparisonSpec
@@ -35,6 +39,8 @@ class JobRequest:
     spec: ComparisonSpec | None = None
     preset: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    labels: Labels = field(default_factory=Labels)
+    notify: webhooks.Notify | None = None  # where the job's end is announced (core.webhooks)
 
     @property
     def prefix(self) -> list[Any]:
@@ -43,8 +49,14 @@ class JobRequest:
 
     def refused(self, errors: list[dict[str, Any]]) -> JobRequest:
         """The same request, stopped by ``errors`` (given relative to the spec)."""
-        return JobRequest(preset=self.preset,
+        return JobRequest(preset=self.preset, labels=self.labels,
                           errors=[e | {"loc": self.prefix + list(e["loc"])} for e in errors])
+
+    def labelled(self, found: Labels, errors: list[dict[str, Any]]) -> JobRequest:
+        """The same request with the body's labels; bad labels stop it like a bad spec."""
+        if errors:
+            return JobRequest(preset=self.preset, errors=errors + self.errors, labels=found)
+        return JobRequest(spec=self.spec, preset=self.preset, errors=self.errors, labels=found)
 
 
 def error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
@@ -73,17 +85,26 @@ def _parse_preset(body: dict[str, Any], optimizers: Offered) -> JobRequest:
         return JobRequest(errors=spec_errors(exc, ["overrides"]), preset=name)
 
 
-def parse_request(body: Any, optimizers: Offered = None) -> JobRequest:
-    """A decoded JSON body as a request; ``optimizers``: the plugins an arm may name."""
-    if not isinstance(body, dict):
-        return JobRequest(errors=[error([], "the body must be a JSON object: a comparison spec or "
-                                        "{\"preset\": name, \"overrides\": {...}}", "dict_type")])
+def _parse_spec(body: dict[str, Any], optimizers: Offered) -> JobRequest:
     if "preset" in body:
         return _parse_preset(body, optimizers)
     try:
         return JobRequest(spec=_validate(body, optimizers))
     except ValidationError as exc:
         return JobRequest(errors=spec_errors(exc, []))
+
+
+def parse_request(body: Any, optimizers: Offered = None) -> JobRequest:
+    """A decoded JSON body as a request; ``optimizers``: the plugins an arm may name."""
+    if not isinstance(body, dict):
+        return JobRequest(errors=[error([], "the body must be a JSON object: a comparison spec or "
+                                        "{\"preset\": name, \"overrides\": {...}}", "dict_type")])
+    found, errors = labels.read({k: v for k, v in body.items() if k in labels.FIELDS})
+    notify, notify_errors = webhooks.read(body["notify"]) if "notify" in body else (None, [])
+    rest = {k: v for k, v in body.items() if k not in labels.FIELDS and k != "notify"}
+    request = _parse_spec(rest, optimizers).labelled(found, errors + notify_errors)
+    request.notify = notify
+    return request
 
 
 def parse_text(text: str, optimizers: Offered = None) -> JobRequest:

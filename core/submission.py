@@ -21,11 +21,13 @@ from core.limits import Widths, dataset_widths, limit_errors, task_widths
 from core.planning import add_runs
 from core.requests import JobRequest, Offered, error, parse_request, parse_text, request_hash, spec_errors
 from core.settings import Settings
+from core.webhooks import refusal
 from engine.design import max_steps, n_stages, stage, total_runs
 from engine.spec import ComparisonSpec
 from models import datasets
 from models.journal import add_event
 from models.tables import Job
+from models.webhooks import JobWebhook
 
 
 class Refused(Exception):
@@ -60,7 +62,12 @@ def checked(session: Session, settings: Settings, owner: str, request: JobReques
     if spec is not None and widths is not None:
         errors = limit_errors(spec, settings, widths) or \
             capabilities.placement_errors(session, spec, settings.worker_ttl_seconds)
-    return request.refused(errors) if errors else JobRequest(spec=spec, preset=request.preset)
+    if request.notify is not None and (why := refusal(request.notify.url, settings.webhook_allowed_hosts)):
+        refused = [error(["notify", "url"], why, "url_refused")]
+        return JobRequest(preset=request.preset, labels=request.labels,
+                          errors=refused + request.refused(errors).errors)
+    return request.refused(errors) if errors else JobRequest(spec=spec, preset=request.preset,
+                                                             labels=request.labels, notify=request.notify)
 
 
 def _with_widths(session: Session, spec: ComparisonSpec, owner: str, optimizers: Offered
@@ -114,6 +121,8 @@ def submit(session: Session, settings: Settings, owner: str, body: Any, *, sourc
     try:
         job = create_job(session, request, source=source, owner=owner, idempotency_key=key,
                          body_hash=body_hash)
+        if request.notify is not None:
+            session.add(JobWebhook(job_id=job.id, url=request.notify.url, secret=request.notify.secret))
         session.flush()
     except IntegrityError:
         # Another request with the same key won the race: answer with its job.
@@ -137,7 +146,8 @@ def submit_from_queue(session: Session, settings: Settings, owner: str, body: An
         errors = exc.errors
     except TooManyActive as exc:
         errors = [error([], str(exc), "too_many_active")]
-    return create_job(session, JobRequest(preset=request.preset, errors=errors), source="queue", owner=owner)
+    return create_job(session, JobRequest(preset=request.preset, errors=errors, labels=request.labels),
+                      source="queue", owner=owner)
 
 
 def create_job(session: Session, request: JobRequest, *, source: str = "http", owner: str | None = None,
@@ -146,7 +156,7 @@ def create_job(session: Session, request: JobRequest, *, source: str = "http", o
     carrying errors becomes a failed job that keeps them, so its owner can read why."""
     job = Job(id=str(uuid.uuid4()), source=source, preset=request.preset, last_seq=0, owner=owner,
               idempotency_key=idempotency_key, request_hash=body_hash, cancel_requested=False,
-              status="queued")
+              status="queued", **request.labels.columns())
     if request.spec is None:
         job.status, job.error = "failed", {"validation_errors": request.errors}
         _log_created(session, job)

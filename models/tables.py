@@ -65,6 +65,11 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The owner's labels (core.labels). Tags are a JSON list of lower-case strings, matched by
+    # GET /jobs?tag= through the database's JSON array functions (api.jobs.filters).
+    name: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class Shard(Base):

@@ -22,10 +22,14 @@ from typing import Any
 import httpx
 
 from optarena import frames
-from optarena.models import Dataset, DatasetPage, Job, JobPage, Preset
+from optarena.models import Dataset, DatasetPage, Job, JobPage, JobSummary, Preset
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+# update_job(): a label not passed keeps its value (None clears it, so None cannot mean "keep").
+KEEP: Any = object()
+Tags = str | list[str] | None
+When = datetime | str | None
 
 
 class ApiError(Exception):
@@ -108,19 +112,31 @@ class Client:
         return resp
 
     def submit(self, spec: dict[str, Any] | None = None, preset: str | None = None,
-               overrides: dict[str, Any] | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
-        """A full ``spec``, or a ``preset`` with ``overrides`` merged in field by field."""
+               overrides: dict[str, Any] | None = None, idempotency_key: str | None = None, *,
+               name: str | None = None, tags: list[str] | None = None,
+               notes: str | None = None) -> dict[str, Any]:
+        """A full ``spec``, or a ``preset`` with ``overrides`` merged in field by field;
+        ``name``, ``tags`` and ``notes`` label the job (``jobs()`` filters by them)."""
         if (spec is None) == (preset is None):
             raise ValueError("give a spec or a preset, not both")
-        body = spec if spec is not None else {"preset": preset, "overrides": overrides or {}}
+        body = dict(spec) if spec is not None else {"preset": preset, "overrides": overrides or {}}
+        body |= {k: v for k, v in (("name", name), ("tags", tags), ("notes", notes)) if v is not None}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self._call("POST", "/jobs", json=body, headers=headers).json()
 
     def get(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}").json()
 
-    def list(self, status: str | None = None, limit: int = 20, offset: int = 0) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": limit, "offset": offset} | ({"status": status} if status else {})
+    def list(self, status: str | None = None, limit: int = 20, offset: int = 0, *, tag: Tags = None,
+             q: str | None = None, preset: str | None = None, created_after: When = None,
+             created_before: When = None, sort: str | None = None, cursor: str | None = None
+             ) -> dict[str, Any]:
+        """One page of jobs: those with every tag in ``tag`` and ``q`` in their name, ...; the
+        answer's ``next_cursor``, passed as ``cursor``, gives the next page."""
+        given = {"status": status, "tag": [tag] if isinstance(tag, str) else tag, "q": q,
+                 "preset": preset, "created_after": _iso(created_after),
+                 "created_before": _iso(created_before), "sort": sort, "cursor": cursor}
+        params = {"limit": limit, "offset": offset} | {k: v for k, v in given.items() if v}
         return self._call("GET", "/jobs", params=params).json()
 
     def cancel(self, job_id: str) -> dict[str, Any]:
@@ -180,8 +196,30 @@ class Client:
     def job(self, job_id: str) -> Job:
         return Job.model_validate(self.get(job_id))
 
-    def jobs(self, status: str | None = None, limit: int = 20, offset: int = 0) -> JobPage:
-        return JobPage.model_validate(self.list(status, limit, offset))
+    def jobs(self, status: str | None = None, limit: int | None = None, offset: int = 0, *,
+             page_size: int = 100, **filters: Any) -> JobPage:
+        """Every job that passes the filters (``list()``'s: tag, q, preset, created_after,
+        created_before, sort), page after page by cursor, or the first ``limit`` of them.
+        ``next_cursor`` is where it stopped (None once all were read)."""
+        items: list[JobSummary] = []
+        cursor, total = None, None
+        while True:
+            size = page_size if limit is None else min(page_size, limit - len(items))
+            page = JobPage.model_validate(self.list(status, size, offset if cursor is None else 0,
+                                                    cursor=cursor, **filters))
+            items += page.items
+            total = page.total if total is None else total
+            cursor = page.next_cursor
+            if cursor is None or (limit is not None and len(items) >= limit):
+                return JobPage(items=items, total=total, limit=limit or len(items), offset=offset,
+                               next_cursor=cursor)
+
+    def update_job(self, job_id: str, *, name: str | None = KEEP, tags: list[str] | None = KEEP,
+                   notes: str | None = KEEP) -> Job:
+        """Change a job's labels: those passed replace the stored ones (None clears one),
+        the others keep their values."""
+        body = {k: v for k, v in (("name", name), ("tags", tags), ("notes", notes)) if v is not KEEP}
+        return Job.model_validate(self._call("PATCH", f"/jobs/{job_id}", json=body).json())
 
     def wait(self, job_id: str, timeout: float = 600.0, poll: float = 1.0) -> Job:
         """The job once it has its final status (succeeded, failed or cancelled), polled every
@@ -249,6 +287,10 @@ class Client:
 
     def tasks(self) -> list[dict[str, Any]]:
         return self._call("GET", "/tasks").json()
+
+
+def _iso(when: When) -> str | None:
+    return when.isoformat() if isinstance(when, datetime) else when
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[Event]:

@@ -58,6 +58,8 @@ class JobSummary(ApiModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: Any | None = None
+    name: str | None = None
+    tags: list[str] = []
 
     @property
     def done(self) -> bool:
@@ -66,6 +68,7 @@ class JobSummary(ApiModel):
 
 class Job(JobSummary):
     spec: dict[str, Any] | None = None
+    notes: str | None = None
     progress: float
     runs: list[Run]
     shards: list[Shard]
@@ -84,6 +87,7 @@ class JobPage(ApiModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None
 
     def to_dataframe(self) -> Any:
         return frame([j.model_dump() for j in self.items])

@@ -9,7 +9,17 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from api.broker import enqueue_plan
 from api.deps import INT_MAX, JobDep, OwnerDep, SessionDep, SettingsDep
 from api.jobs import service
-from api.jobs.schemas import CREATE_DESCRIPTION, CREATE_EXAMPLES, JobOut, JobPage, JobSummary, Status
+from api.jobs.filters import JobFilterDep
+from api.jobs.schemas import (
+    CREATE_DESCRIPTION,
+    CREATE_EXAMPLES,
+    LIST_DESCRIPTION,
+    PATCH_DESCRIPTION,
+    JobOut,
+    JobPage,
+    JobSummary,
+)
+from core.labels import Labels
 from core.submission import submit
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -37,17 +47,25 @@ def create_job(session: SessionDep, settings: SettingsDep, owner: OwnerDep, resp
     return service.describe(session, job)
 
 
-@router.get("", response_model=JobPage)
-def list_jobs(session: SessionDep, settings: SettingsDep, owner: OwnerDep, status: Status | None = None,
+@router.get("", response_model=JobPage, description=LIST_DESCRIPTION)
+def list_jobs(session: SessionDep, settings: SettingsDep, owner: OwnerDep, f: JobFilterDep,
               limit: Annotated[int, Query(ge=1, le=200)] = 20,
               offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0) -> JobPage:
-    items, total = service.page(session, owner, status, min(limit, settings.page_size_max), offset)
+    items, total, next_cursor = service.page(session, owner, f, min(limit, settings.page_size_max), offset)
     return JobPage(items=[JobSummary.model_validate(j) for j in items], total=total, limit=limit,
-                   offset=offset)
+                   offset=offset, next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(session: SessionDep, job: JobDep) -> dict[str, Any]:
+    return service.describe(session, job)
+
+
+@router.patch("/{job_id}", response_model=JobOut, description=PATCH_DESCRIPTION,
+              responses={422: {"description": "a bad label, with the path of each bad field"}})
+def update_job(session: SessionDep, job: JobDep, labels: Labels) -> dict[str, Any]:
+    job = service.relabel(session, job, labels)
+    session.commit()
     return service.describe(session, job)
 
 

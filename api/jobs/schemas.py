@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -61,10 +61,32 @@ class JobSummary(BaseModel):
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
     error: Any | None
+    name: str | None = None
+    tags: list[str] = []
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    status: str = Field(description="the job status it announces")
+    state: str = Field(description="pending | sending | delivered | failed | unknown")
+    attempts: int
+    response_status: int | None = Field(description="the last attempt's HTTP status")
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class NotifyOut(BaseModel):
+    """The job's webhook (the secret is never shown) and each delivery so far."""
+
+    url: str
+    deliveries: list[DeliveryOut]
 
 
 class JobOut(JobSummary):
     spec: dict[str, Any] | None
+    notes: str | None = None  # here only: up to 10,000 characters, too many to repeat in a list
+    notify: NotifyOut | None = None
     progress: float
     runs: list[RunOut]
     shards: list[ShardOut]
@@ -72,16 +94,19 @@ class JobOut(JobSummary):
 
 class JobPage(BaseModel):
     items: list[JobSummary]
-    total: int
+    total: int = Field(description="jobs that pass the filters, on every page")
     limit: int
     offset: int
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on "
+                                    "the last page")
 
 
 CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
     "preset": {
         "summary": "The notes' experiment, shortened",
         "description": "A named preset (GET /presets) with fields overridden one by one.",
-        "value": {"preset": "seed-wave", "overrides": {"train": {"steps": 500}}},
+        "value": {"preset": "seed-wave", "overrides": {"train": {"steps": 500}},
+                  "name": "seed wave, 500 steps", "tags": ["baseline", "wave"]},
     },
     "spec": {
         "summary": "A full spec",
@@ -98,5 +123,18 @@ CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
 
 CREATE_DESCRIPTION = """Submit a comparison: either a full spec, or `{"preset": name, "overrides": {...}}`
 where overrides are merged into the preset field by field (lists such as `arms` are replaced whole).
+Beside either, `name` (up to 200 characters), `tags` (up to 20, each 1-64 letters, digits or
+`_ . : -`, stored lower-case) and `notes` (up to 10,000 characters) label the job; change them
+later with `PATCH /jobs/{id}`.
 Send an `Idempotency-Key` header to make retries safe: the same key and body return the same job.
 Invalid input answers 422 with one entry per problem, each with its field path (`loc`, `field`)."""
+
+LIST_DESCRIPTION = """The caller's jobs, newest first unless `sort` says otherwise. Filters combine (all
+must match): `status`, `tag` (repeatable: every tag given), `preset`, `q` (text in the name, case
+ignored), `created_after` (inclusive) and `created_before` (exclusive). Page with `cursor`: pass
+the previous page's `next_cursor` (null on the last page) with the same `sort`; jobs created in the
+meantime never shift the pages, and jobs sharing a creation time are neither skipped nor repeated.
+`offset` still skips jobs, counted from the cursor if one is given."""
+
+PATCH_DESCRIPTION = """Change a job's labels: the fields sent replace the stored ones (`tags` as a whole
+list), those left out stay; `null` clears a name or notes. Any job of the caller's, finished or not."""

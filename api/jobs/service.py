@@ -1,4 +1,5 @@
-"""Job services: list, describe, cancel, delete (creating one is core.submission). The route commits."""
+"""Job services: list, describe, relabel, cancel, delete (creating one is core.submission).
+The route commits."""
 
 from __future__ import annotations
 
@@ -8,19 +9,40 @@ from fastapi import HTTPException
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from api.jobs import filters
+from api.jobs.cursor import Cursor
+from api.jobs.filters import JobFilter
+from core.labels import Labels
 from models.journal import refresh_status
 from models.response_cache import CachedResponse
 from models.tables import TERMINAL, Job, JobEvent, MetricChunk, MetricSeries, Run, Shard
+from models.webhooks import JobWebhook, WebhookDelivery
 
 
-def page(session: Session, owner: str, status: str | None, limit: int,
-         offset: int) -> tuple[list[Job], int]:
-    q = select(Job).where(Job.owner == owner)
-    if status is not None:
-        q = q.where(Job.status == status)
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    items = session.scalars(q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)).all()
-    return list(items), total
+def page(session: Session, owner: str, f: JobFilter, limit: int,
+         offset: int) -> tuple[list[Job], int, str | None]:
+    """One page of the owner's jobs that pass the filter, the count of all of them, and the
+    cursor of the next page (None after the last)."""
+    where = [Job.owner == owner, *filters.conditions(session, f)]
+    total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
+    if (after := filters.after_cursor(f)) is not None:
+        where.append(after)
+    # The sort key comes back with each row: the next cursor holds it exactly as the database
+    # compares it (its lower() and its time format), never a value recomputed here.
+    rows = session.execute(select(Job, f.key.label("sort_key")).where(*where).order_by(*filters.order(f))
+                           .limit(limit + 1).offset(offset)).all()
+    jobs = [row[0] for row in rows[:limit]]
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return jobs, total, None if last is None else Cursor.after(f.sort, last[1], last[0].id).encode()
+
+
+def relabel(session: Session, job: Job, labels: Labels) -> Job:
+    """Set the labels the request gave; those it left out keep their values."""
+    for column, value in labels.columns(given_only=True).items():
+        setattr(job, column, value)
+    session.flush()
+    return job
 
 
 def describe(session: Session, job: Job) -> dict[str, Any]:
@@ -30,8 +52,18 @@ def describe(session: Session, job: Job) -> dict[str, Any]:
     progress = 1.0 if job.status == "succeeded" else done / max(1, job.n_runs * job.steps)
     out = {c: getattr(job, c) for c in ("id", "status", "preset", "source", "n_runs", "steps",
                                         "cancel_requested", "created_at", "started_at",
-                                        "finished_at", "error", "spec")}
-    return out | {"progress": round(min(progress, 1.0), 4), "runs": runs, "shards": shards}
+                                        "finished_at", "error", "spec", "name", "tags", "notes")}
+    return out | {"progress": round(min(progress, 1.0), 4), "runs": runs, "shards": shards,
+                  "notify": _notify(session, job.id)}
+
+
+def _notify(session: Session, job_id: str) -> dict[str, Any] | None:
+    hook = session.get(JobWebhook, job_id)
+    if hook is None:
+        return None
+    deliveries = session.scalars(select(WebhookDelivery).where(WebhookDelivery.job_id == job_id)
+                                 .order_by(WebhookDelivery.id)).all()
+    return {"url": hook.url, "deliveries": deliveries}
 
 
 def cancel(session: Session, job: Job) -> Job:
@@ -54,6 +86,7 @@ def remove(session: Session, job: Job) -> None:
                                  "and delete it once it has stopped")
     # Cached responses too: ON DELETE CASCADE would take them, but only where the connection
     # enforces foreign keys (SQLite needs a pragma), and a cached body must never outlive its job.
-    for table in (CachedResponse, MetricChunk, MetricSeries, JobEvent, Run, Shard):
+    for table in (CachedResponse, WebhookDelivery, JobWebhook, MetricChunk, MetricSeries, JobEvent, Run,
+                  Shard):
         session.execute(delete(table).where(table.job_id == job.id))
     session.execute(delete(Job).where(Job.id == job.id))

@@ -13,11 +13,11 @@ from api.reports import results, service
 
 router = APIRouter(prefix="/jobs", tags=["reports"])
 
-RESULTS_DOC = """Per arm, over the finished runs: final and best validation loss and generalization gap
-(mean with a 95% Student-t interval over seeds; `ci_method`, `ci_level`), steps to reach the target
-validation loss, diverged runs; the rank by mean final validation loss and a letter `group` (arms
-sharing a letter are not significantly different; `rank_rule`); and each pairwise difference in
-final validation loss (Wilcoxon signed-rank, Holm-corrected)."""
+RESULTS_DOC = """Per arm, over the finished runs: final and best validation loss, final test loss and
+generalization gap (mean with a 95% Student-t interval over seeds; `ci_method`, `ci_level`), steps
+to reach the target validation loss, diverged runs; the rank by mean final validation loss and a
+letter `group` (arms sharing a letter are not significantly different; `rank_rule`); and each
+pairwise difference in final validation loss (Wilcoxon signed-rank, Holm-corrected)."""
 
 
 @router.get("/{job_id}/results", description=RESULTS_DOC, response_model=dict[str, Any])

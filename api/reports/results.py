@@ -96,13 +96,14 @@ def job_results(session: Session, job: Job) -> dict[str, Any]:
     stats = compare_arms(results, metric="final_val_loss", curve_metric=None)
     best = {row["arm"]: row for row in final_metric_table(_groups(results, "best_val_loss"))}
     gap = {row["arm"]: row for row in final_metric_table(_groups(results, "generalization_gap"))}
+    test = {row["arm"]: row for row in final_metric_table(_groups(results, "final_test_loss"))}
     val = load_series(session, job.id, list(results), ["val_loss"], 0)
     spec_target = ((job.spec or {}).get("train") or {}).get("target_loss")
     target, reach = time_to_target(results, val, spec_target)
     ranking = {row["arm"]: row for row in stats["ranking"]}
     arms = [{"arm": row["arm"], "n_seeds": row["n_seeds"], "n_diverged": row["n_diverged"],
              "rank": ranking[row["arm"]]["rank"], "group": ranking[row["arm"]]["group"],
-             "final_val": _ci(row), "best_val": _ci(best[row["arm"]]),
+             "final_val": _ci(row), "final_test": _ci(test[row["arm"]]), "best_val": _ci(best[row["arm"]]),
              "gap": _ci(gap[row["arm"]]), "time_to_target": reach[row["arm"]]}
             for row in stats["table"]]
     arms.sort(key=lambda a: a["rank"])  # stable: equal ranks keep the spec's arm order

@@ -34,17 +34,22 @@ def submit(spec_file: Annotated[Path | None, typer.Argument(help="comparison spe
            steps: Annotated[int | None, typer.Option(help="override train.steps")] = None,
            seeds: Annotated[str | None, typer.Option(help="override seeds, e.g. 0,1,2")] = None,
            follow: Annotated[bool, typer.Option(help="progress bars until the job ends")] = False,
+           name: Annotated[str | None, typer.Option(help="the job's name (up to 200 characters)")] = None,
+           tag: Annotated[list[str] | None, typer.Option(help="a tag (repeat for several): letters, "
+                                                         "digits, _ . : -")] = None,
+           notes: Annotated[str | None, typer.Option(help="free text kept with the job")] = None,
            url: Url = None, key: Key = None) -> None:
     """Submit a job to the service; with --follow, watch it (Ctrl-C detaches, the job goes on)."""
     if (spec_file is None) == (preset is None):
         raise typer.BadParameter("give a spec file or --preset, not both")
+    labels: dict[str, Any] = {"name": name, "tags": tag or None, "notes": notes}
     with client(url, key) as c:
         try:
             if spec_file is not None:
                 spec = json.loads(spec_file.read_text())
-                job = c.submit(spec=_merge(spec, _overrides(steps, seeds)))
+                job = c.submit(spec=_merge(spec, _overrides(steps, seeds)), **labels)
             else:
-                job = c.submit(preset=preset, overrides=_overrides(steps, seeds))
+                job = c.submit(preset=preset, overrides=_overrides(steps, seeds), **labels)
         except ApiError as err:
             raise fail(err) from None
         console.print(f"job [bold]{job['id']}[/bold] {job['status']}: "
@@ -74,11 +79,15 @@ def _follow(c: Client, job: dict[str, Any]) -> None:
 
 
 def jobs(status: Annotated[str | None, typer.Option(help="only jobs with this status")] = None,
+         tag: Annotated[list[str] | None, typer.Option(help="only jobs with this tag (repeat: with "
+                                                       "every tag given)")] = None,
+         q: Annotated[str | None, typer.Option("--q", help="only jobs with this text in their name")]
+         = None,
          limit: Annotated[int, typer.Option(min=1, max=200)] = 20, url: Url = None, key: Key = None) -> None:
     """List jobs, newest first."""
     with client(url, key) as c:
         try:
-            console.print(display.jobs_table(c.list(status, limit)))
+            console.print(display.jobs_table(c.list(status, limit, tag=tag, q=q)))
         except ApiError as err:
             raise fail(err) from None
 

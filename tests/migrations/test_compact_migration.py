@@ -15,16 +15,19 @@ import numpy as np
 import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from api.events.service import fetch
 from api.metrics.service import load_series
+from core.planning import add_runs
 from core.requests import parse_request
-from core.submission import create_job
+from core.submission import job_steps
+from engine.design import stage, total_runs
 from engine.events import MetricPoints, Progress
 from models.codec import F32, columns_by_series, pack, unpack_series, unpack_steps, unpack_values
 from models.db import make_engine, session_factory
 from models.jsonsafe import finite_or_none
-from models.tables import Shard
+from models.tables import Job, Shard
 from tests.support.procs import migrate, service_env
 from worker.buffer import EventBuffer
 from worker.persist import write_batch
@@ -61,8 +64,8 @@ def _job_at_0006(url: str, status: str) -> str:
     series per curve beside them (the tables this writes through are the same at 0006)."""
     sessions = session_factory(url)
     with sessions() as session, session.begin():
-        job = create_job(session, parse_request({"preset": "seed-wave"}))
-        shard = Shard(job_id=job.id, index=0, run_indices=[0, 1], queue="cpu", status=status, attempts=1,
+        job_id = _create_job_0006(session)
+        shard = Shard(job_id=job_id, index=0, run_indices=[0, 1], queue="cpu", status=status, attempts=1,
                       checkpoint=b"x" * 1000, checkpoint_step=5)
         session.add(shard)
     buf = EventBuffer()
@@ -74,18 +77,31 @@ def _job_at_0006(url: str, status: str) -> str:
             buf.add(MetricPoints(run, "val_loss", [start + 3], [math.inf if start == 13 else 1 / start]))
         buf.add(Progress([0, 1], start + 3, 32))
         with sessions() as session, session.begin():
-            write_batch(session, job.id, shard.id, buf.take())
+            write_batch(session, job_id, shard.id, buf.take())
     with sessions() as session, session.begin():
-        session.execute(sa.text("UPDATE jobs SET status = :s WHERE id = :j"), {"s": status, "j": job.id})
+        session.execute(sa.text("UPDATE jobs SET status = :s WHERE id = :j"), {"s": status, "j": job_id})
         if status == "succeeded":
             rows = session.execute(sa.text('SELECT run, metric, start_step, n, stride, steps, "values" '
                                            "FROM metric_chunks WHERE job_id = :j "
-                                           "ORDER BY run, metric, start_step"), {"j": job.id})
+                                           "ORDER BY run, metric, start_step"), {"j": job_id})
             for (run, metric), cols in columns_by_series(rows).items():
                 p = pack(*unpack_series(*cols))
-                session.execute(sa.insert(OLD_SERIES).values(job_id=job.id, run=run, metric=metric,
+                session.execute(sa.insert(OLD_SERIES).values(job_id=job_id, run=run, metric=metric,
                                                              **{k: getattr(p, k) for k in CURVE}))
-    return job.id
+    return job_id
+
+
+def _create_job_0006(session: Session) -> str:
+    """``create_job``'s job row and first runs as revision 0006 wrote them: without the label
+    columns that revision 0009 added to jobs (the ORM would write them)."""
+    spec = parse_request({"preset": "seed-wave"}).spec
+    assert spec is not None
+    job_id = str(uuid.uuid4())
+    session.execute(sa.insert(Job.__table__).values(
+        id=job_id, preset="seed-wave", spec=spec.model_dump(mode="json"), n_runs=total_runs(spec),
+        steps=job_steps(spec)))
+    add_runs(session, job_id, stage(spec, 0))
+    return job_id
 
 
 def _rows(url: str, sql: str, job_id: str) -> list[tuple[Any, ...]]:

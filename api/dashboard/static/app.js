@@ -1,8 +1,10 @@
-// Hash routes: #/ (overview), #/new (new job), #/jobs/<id> (a job, live).
+// Hash routes: #/ (overview), #/new (new job), #/jobs/<id> (a job, live),
+// #/compare/<id>,<id>,... (several jobs of one task).
 import { initLogin, request } from "./api.js";
+import { showCompare } from "./compare.js";
 import { showForm } from "./form.js";
 import { closeJob, showJob } from "./job.js";
-import { refreshList } from "./list.js";
+import { bindList, refreshList } from "./list.js";
 
 const main = document.getElementById("main");
 
@@ -11,13 +13,20 @@ function currentJob() {
   return m ? m[1] : null;
 }
 
+function comparedJobs() {
+  const m = location.hash.match(/^#\/compare\/([\w,-]+)/);
+  return m ? m[1].split(",").filter(Boolean) : null;
+}
+
 async function route() {
   closeJob();
   const jobId = currentJob();
+  const compared = comparedJobs();
   try {
     await refreshList(jobId);
     if (location.hash === "#/new") await showForm(main);
     else if (jobId) await showJob(main, jobId);
+    else if (compared) await showCompare(main, compared);
     else await overview();
   } catch (err) {
     if (err.status !== 401) main.innerHTML = `<p class="error">${err.status === 404 ? "No such job." : err}</p>`;
@@ -32,6 +41,7 @@ async function overview() {
 }
 
 initLogin(route);
+bindList(() => refreshList(currentJob()).catch(() => {}));
 window.addEventListener("hashchange", route);
 window.addEventListener("optarena:job-finished", () => refreshList(currentJob()).catch(() => {}));
 setInterval(() => refreshList(currentJob()).catch(() => {}), 3000);
