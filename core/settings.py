@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     broker_poll_seconds: float = Field(0.1, gt=0, description="how often a worker polls a SQL broker")
     sse_poll_seconds: float = Field(0.2, gt=0, description="how often a stream looks for new events")
     sse_max_lifetime: float = Field(3600.0, gt=0, description="a stream closes after this many seconds")
+    sse_feed_bytes: int = Field(16_000_000, ge=1, description="bytes of a job's latest events that each "
+                                "API process keeps for all the streams of that job (read from the "
+                                "database once for all of them); a stream further behind reads the "
+                                "gap from the database")
     page_size_max: int = Field(200, ge=1)
     response_cache_bytes_per_job: int = Field(16_000_000, ge=0, description="bytes of a finished job's "
                                               "read responses kept for reuse (response_cache); 0 = none")
@@ -58,6 +62,21 @@ class Settings(BaseSettings):
     max_dataset_columns: int = Field(1_000, ge=2, description="columns (features and target) of one CSV")
     rate_limit_per_second: float = Field(20.0, ge=0, description="requests per key; 0 = no limit")
     rate_limit_burst: int = Field(200, ge=1, description="requests a key may send at once")
+
+    # -- webhooks (core/webhooks.py, worker/webhooks.py) -----------------------------------
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        ["127.0.0.1", "::1", "localhost"], description="hosts a job's notify.url may name, comma-"
+        "separated; '*.example.org' allows its subdomains. Loopback only by default")
+    webhook_timeout_seconds: float = Field(5.0, gt=0, description="one delivery attempt's timeout")
+    webhook_max_attempts: int = Field(5, ge=1, description="attempts of one delivery before it fails")
+    webhook_backoff_seconds: float = Field(2.0, gt=0, description="wait before the second attempt; "
+                                           "doubled before each next one")
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="how often each worker sends due deliveries")
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        return [h.strip() for h in v.split(",") if h.strip()] if isinstance(v, str) else v
 
     # -- observability ---------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field("text", description="log lines as plain text, or as "

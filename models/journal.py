@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.tables import TERMINAL, Job, JobEvent, Shard, utcnow
+from models.webhooks import JobWebhook, WebhookDelivery
 
 
 def next_seq(session: Session, job_id: str, count: int = 1) -> int:
@@ -53,6 +54,9 @@ def set_status(session: Session, job: Job, status: str, error: Any = None) -> No
         job.started_at = utcnow()
     if status in TERMINAL:
         job.finished_at = utcnow()
+        # Its webhook's delivery is due from this commit on (worker/webhooks.py sends it).
+        if session.get(JobWebhook, job.id) is not None:
+            session.add(WebhookDelivery(job_id=job.id, status=status))
     if error is not None:
         job.error = error
     payload: dict[str, Any] = {"status": status}

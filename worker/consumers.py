@@ -28,9 +28,10 @@ from worker import observability, shard_runner
 from worker.celery_app import app
 from worker.presence import Presence, plugin_queues
 from worker.sweeper import Sweeper
+from worker.webhooks import Notifier
 
 log = logging.getLogger(__name__)
-_sweeper: list[Sweeper] = []
+_sweeper: list[Sweeper | Notifier] = []  # threads stopped at shutdown
 _presence: list[Presence] = []
 _metrics_server: list[Any] = []
 
@@ -74,6 +75,9 @@ def _start_threads(sender: Any, **_kw: Any) -> None:
     sweeper = Sweeper(_sessions(), get_settings(), send, PLAN_JOB, RUN_SHARD)
     sweeper.start()
     _sweeper.append(sweeper)
+    notifier = Notifier(_sessions(), get_settings())
+    notifier.start()
+    _sweeper.append(notifier)
     queues = sender.app.amqp.queues
     presence = Presence(_sessions(), get_settings(), sorted(queues.consume_from or queues))
     presence.publish()
