@@ -14,8 +14,8 @@ from engine.runner import Collector, make_cohort
 
 
 def _trained(overrides: dict):
-    spec = preset("seed-wave", {"task": {"n": 400}, "seeds": [0, 1, 2], "train": {"steps": 30, "eval_every": 30},
-                                **overrides})
+    spec = preset("seed-wave", {"task": {"n": 400}, "seeds": [0, 1, 2],
+                                "train": {"steps": 30, "eval_every": 30}, **overrides})
     cohort = make_cohort(spec, list(range(len(spec.runs()))))
     cohort.train(Collector(), until=29)  # trained, not finished: evaluate() is ours to call
     return cohort
