@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # `make install TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads migrate worker api
+.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads bench-serve migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -61,8 +61,13 @@ migrate: $(STAMP)
 worker: $(STAMP)
 	$(BIN)/celery -A worker.celery_app worker -Q $(QUEUES) --pool solo -l INFO
 
+# WORKERS=N: N API processes on one port (uvicorn --workers). With Redis as the broker they
+# share each key's rate limit; each serves its streams from one database poll per job. Set
+# PROMETHEUS_MULTIPROC_DIR (an empty directory) for GET /metrics to sum all of them.
+WORKERS ?= 1
+
 api: $(STAMP)
-	OPTARENA_BIND_HOST=$(HOST) $(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+	OPTARENA_BIND_HOST=$(HOST) $(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # The embedded default: the API and one worker in the foreground; Ctrl-C stops both. On first
 # start it creates a local API key and prints it once, with a link that opens the dashboard signed
@@ -82,6 +87,11 @@ bench-service: $(STAMP)
 # (SQLite): cold, warm (cached) and 304 answers, and reads of a running job (~1 min).
 bench-reads: $(STAMP)
 	$(BIN)/python bench/reads.py
+
+# 200 SSE viewers of a running 35-run job: the API process's CPU, the job's time against one
+# with no viewer, every event once per viewer (uvicorn, a worker, PostgreSQL, Redis; ~2-3 min).
+bench-serve: $(STAMP)
+	$(BIN)/python bench/serve.py
 
 # The tuning preset through the service: HTTP, shards, two Celery workers, PostgreSQL, Redis.
 bench-study-service: $(STAMP)

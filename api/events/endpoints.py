@@ -1,16 +1,23 @@
-"""Streams of a job's events: Server-Sent Events and JSON Lines."""
+"""Streams of a job's events: Server-Sent Events and JSON Lines.
+
+Both send the bytes each event was encoded into once for every stream of the job in this
+process (see broadcast.py), rather than going through FastAPI's per-item SSE encoder: the
+wire format is the same, and its keep-alive comment is sent here after as long a silence.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import StreamingResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import Response, StreamingResponse
+from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse
 
 from api.deps import INT_MAX, SettingsDep, StreamJobDep
-from api.events.service import dumps, follow
+from api.events.broadcast import follow
+from api.events.frames import Frame
 
 router = APIRouter(prefix="/jobs", tags=["events"])
 
@@ -29,15 +36,39 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
     return min(int(raw), INT_MAX) if raw.isascii() and raw.isdigit() else 0
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse, description=EVENTS_DOC)
+KEEPALIVE_SECONDS = 15.0  # as FastAPI's SSE: a proxy may close a connection silent for longer
+# What FastAPI sets on its own SSE responses (X-Accel-Buffering: nginx must not buffer them).
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def _sse(batches: AsyncIterator[list[Frame]]) -> AsyncIterator[bytes]:
+    quiet_since = time.monotonic()
+    async for frames in batches:
+        if frames:
+            yield b"".join(f.sse for f in frames)  # one event alone is sent as it is, uncopied
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            yield KEEPALIVE_COMMENT
+            quiet_since = time.monotonic()
+
+
+# The schema FastAPI gives a generator SSE route (OpenAPI 3.2's SSE item): this route returns
+# its response itself, and says so here. Response: no default schema next to it.
+SSE_ITEM = {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"},
+                                             "id": {"type": "string"},
+                                             "retry": {"type": "integer", "minimum": 0}}}
+
+
+@router.get("/{job_id}/events", response_class=Response, description=EVENTS_DOC,
+            responses={200: {"description": "Successful Response",
+                             "content": {"text/event-stream": {"itemSchema": SSE_ITEM}}}})
 async def job_events(job_id: StreamJobDep, settings: SettingsDep, request: Request,
                      after: Annotated[int | None,
                                       Query(ge=0, le=INT_MAX, description="resume after this id")] = None,
                      last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-                     ) -> AsyncIterator[ServerSentEvent]:
-    async for seq, kind, payload in follow(settings, job_id, _cursor(after, last_event_id), True,
-                                           request.is_disconnected):
-        yield ServerSentEvent(raw_data=dumps(payload), event=kind, id=str(seq))
+                     ) -> EventSourceResponse:
+    batches = follow(settings, job_id, _cursor(after, last_event_id), True, request.is_disconnected)
+    return EventSourceResponse(_sse(batches), headers=SSE_HEADERS)
 
 
 JSONL_DOC = """The event stream as JSON Lines, one `{"id", "event", "data"}` object per line;
@@ -49,8 +80,9 @@ JSONL_DOC = """The event stream as JSON Lines, one `{"id", "event", "data"}` obj
 async def job_events_jsonl(job_id: StreamJobDep, settings: SettingsDep, request: Request,
                            follow_: Annotated[bool, Query(alias="follow")] = False,
                            after: Annotated[int, Query(ge=0, le=INT_MAX)] = 0) -> StreamingResponse:
-    async def lines() -> AsyncIterator[str]:
-        async for seq, kind, payload in follow(settings, job_id, after, follow_, request.is_disconnected):
-            yield dumps({"id": seq, "event": kind, "data": payload}) + "\n"
+    async def lines() -> AsyncIterator[bytes]:
+        async for frames in follow(settings, job_id, after, follow_, request.is_disconnected):
+            if frames:
+                yield b"".join(f.jsonl for f in frames)
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")

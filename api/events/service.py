@@ -4,17 +4,13 @@ were consolidated into when their shard ended."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
+from api.events.frames import Frame
 from core.settings import Settings
 from models.codec import split_by_index, unpack_curve, unpack_steps, unpack_values
 from models.db import session_factory
@@ -64,30 +60,15 @@ def fetch(session: Session, job_id: str, after: int, limit: int = 200) -> tuple[
     return events, complete
 
 
-async def follow(settings: Settings, job_id: str, after: int, keep_going: bool,
-                 disconnected: Callable[[], Any]) -> AsyncIterator[Event]:
-    """Every event after ``after`` in order; with ``keep_going``, wait for new ones until the
-    job finishes, the client leaves or the stream's lifetime ends."""
-    sessions = session_factory(settings.database_url)
-    deadline = time.monotonic() + settings.sse_max_lifetime
-
-    def read(cursor: int) -> tuple[list[Event], bool]:
-        with sessions() as session:
-            return fetch(session, job_id, cursor)
-
-    while True:
-        events, complete = await run_in_threadpool(read, after)
-        for ev in events:
-            after = ev[0]
-            yield ev
-        if complete:
-            return
-        if events:
-            continue
-        if not keep_going or time.monotonic() > deadline or await disconnected():
-            return
-        await asyncio.sleep(settings.sse_poll_seconds)
+def read_frames(settings: Settings, job_id: str, after: int) -> tuple[list[Frame], bool]:
+    """``fetch`` in a session of its own, each event encoded once (run it in a thread)."""
+    with session_factory(settings.database_url)() as session:
+        events, complete = fetch(session, job_id, after)
+    return [Frame(*ev) for ev in events], complete
 
 
-def dumps(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+def last_seq(settings: Settings, job_id: str) -> int:
+    """The id of the job's latest event (0 if none): every lower id is committed, as ids are
+    taken under the job row's lock and commit in order."""
+    with session_factory(settings.database_url)() as session:
+        return session.scalar(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)) or 0

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.security.keystore import KeyStore
 from api.security.paths import is_public
-from api.security.ratelimit import RateLimiter
+from api.security.ratelimit import limiter_for
 from api.security.replies import SESSION_COOKIE, UNAUTHORIZED, send_json
 from core.settings import Settings
 
@@ -53,7 +53,7 @@ def from_this_machine(scope: Scope) -> bool:
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app, self.keys = app, KeyStore(settings.database_url)
-        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.limiter = limiter_for(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_public(scope["method"], scope["path"]):
@@ -68,7 +68,7 @@ class AuthMiddleware:
             principal = None
         if principal is None:
             return await send_json(send, 401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
-        wait = self.limiter.retry_after(principal.prefix)
+        wait = await self.limiter.check(principal.prefix)
         if wait:
             return await send_json(send, 429, f"too many requests for this key; retry in {wait} s "
                                    "(OPTARENA_RATE_LIMIT_PER_SECOND)", {"Retry-After": str(wait)})
