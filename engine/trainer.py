@@ -101,7 +101,8 @@ class Cohort:
                                     self.batch_size, dtype, device)
         # The written-out step where it covers the net (engine/mlp_grad.py), else autograd.
         self.written_out = self.reg is None and mlp_grad.supports(self.net, data.kind)
-        self.plain_layers, self.grad_layers = self.net.views(self.P), self.net.views(self.G)
+        if self.written_out:  # plain views: its kernels need no autograd leaves
+            self.plain_layers, self.grad_layers = self.net.views(self.P), self.net.views(self.G)
 
     # -- one step ---------------------------------------------------------------------
 
