@@ -67,6 +67,8 @@ def trunk_out_dim(spec: NetSpec, image_shape: tuple[int, int, int]) -> int:
 
 def param_layout(spec: NetSpec, in_dim: int, out_dim: int,
                  image_shape: tuple[int, int, int] | None = None) -> Layout:
+    """The mlp's or the cnn's layout; a model's comes from its module (engine/functional_net.py)."""
+    assert spec.module is None, "a model's layout is its nn.Module's"
     if spec.kind == "cnn":
         assert image_shape is not None, "a CNN needs an image task"
         return conv_layout(spec, image_shape) + dense_layout(spec, trunk_out_dim(spec, image_shape),
@@ -76,4 +78,7 @@ def param_layout(spec: NetSpec, in_dim: int, out_dim: int,
 
 def n_params(spec: NetSpec, in_dim: int, out_dim: int,
              image_shape: tuple[int, int, int] | None = None) -> int:
+    if spec.module is not None:  # a model counts its own (engine/model_defs.py)
+        shape = image_shape if spec.module.images and image_shape is not None else (in_dim,)
+        return spec.module.count(spec.config, shape, out_dim)
     return sum(p.numel for layer in param_layout(spec, in_dim, out_dim, image_shape) for p in layer)

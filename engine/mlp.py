@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from engine.layout import layer_sizes, param_layout
 from engine.net_spec import NetSpec
 from engine.norms import dense_norm, new_stats
+from engine.stacked import Stacked
 
 # tanh is torch's own on every device and dtype. A 2*sigmoid(2x) - 1 form ran ~2.5% faster per
 # float32 CPU step, but it is accurate only absolutely (tanh(1e-10) gave 0), and RMSprop, which
@@ -24,8 +25,9 @@ from engine.norms import dense_norm, new_stats
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu, "sigmoid": torch.sigmoid}
 
 
-class StackedMLP:
-    """K MLPs of one architecture evaluated together; parameters are rows of ``P``.
+class StackedMLP(Stacked):
+    """K MLPs of one architecture evaluated together; parameters are rows of ``P`` (per
+    layer W (K, out, in), b (K, 1, out) [, norm weight, norm bias (K, 1, out)]).
 
     Batch-norm running statistics live in ``buffers`` ((K, H) mean, var per normalized
     layer), set by ``reset_buffers``; evaluation (``train=False``) uses them."""
@@ -48,38 +50,6 @@ class StackedMLP:
 
     def reset_buffers(self, K: int, device: torch.device, dtype: torch.dtype) -> None:
         self.buffers = [t for w in self._stat_widths() for t in new_stats(K, w, device, dtype)]
-
-    def weight_mask(self) -> torch.Tensor:
-        """(D,) float64: 1 on weight matrices and kernels, 0 on biases and norm parameters."""
-        return torch.cat([torch.full((p.numel,), float(p.role == "weight"), dtype=torch.float64)
-                          for layer in self.layout for p in layer])
-
-    def views(self, P: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """Per layer, its parameters as (K, *view) tensors, all views into P.
-
-        Dense layers: W (K, out, in), b (K, 1, out) [, norm weight, norm bias (K, 1, out)]."""
-        K, out, off = P.shape[0], [], 0
-        for layer in self.layout:
-            views = []
-            for p in layer:
-                views.append(P[:, off:off + p.numel].view(K, *p.view))
-                off += p.numel
-            out.append(tuple(views))
-        return out
-
-    def bind(self, P: torch.Tensor, G: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """Per-layer leaf views of P whose .grad are the matching views of G.
-
-        Why: autograd then accumulates each layer's gradient straight into the flat
-        (K, D) buffer G. Differentiating through slices of one big P instead makes
-        autograd build a zero-filled (K, D) tensor per slice every step.
-        """
-        layers = self.views(P)
-        for params, grads in zip(layers, self.views(G), strict=True):
-            for p, g in zip(params, grads, strict=True):
-                p.requires_grad_()
-                p.grad = g
-        return layers
 
     def forward(self, layers: list[tuple[torch.Tensor, ...]], x: torch.Tensor, *, train: bool = False,
                 hook: Callable[[torch.Tensor], torch.Tensor] | None = None,

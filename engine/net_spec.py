@@ -1,14 +1,16 @@
-"""The ``net`` field of a job: the architecture every run trains (an MLP or a small CNN).
+"""The ``net`` field of a job: the architecture every run trains (an MLP, a small CNN, or a
+model of engine/model_defs.py).
 
 Torch-free: the API validates it; engine/layout.py turns it into a parameter layout.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from engine.model_defs import MODELS, ModelDef
 from engine.strict import Strict
 
 
@@ -17,7 +19,7 @@ class NetSpec(Strict):
     2x2 max pool, then the dense ``hidden`` layers. ``norm`` goes after every hidden linear
     layer of an MLP and after every conv of a CNN ('layer' on a CNN normalizes over C, H, W)."""
 
-    kind: Literal["mlp", "cnn"] = "mlp"
+    kind: Literal["mlp", "cnn", "module"] = "mlp"
     hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field([64, 64], max_length=16)
     activation: Literal["tanh", "relu", "gelu", "sigmoid"] = "tanh"
     init: Literal["kaiming_normal", "xavier_uniform", "torch_default"] = "kaiming_normal"
@@ -25,6 +27,52 @@ class NetSpec(Strict):
     groups: int = Field(2, ge=1, le=256, description="'group' norm: groups per normalized layer")
     channels: list[Annotated[int, Field(ge=1, le=256)]] = Field(
         [8, 16], min_length=1, max_length=4, description="'cnn': output channels of each 3x3 conv")
+    model: str | None = Field(None, max_length=64, description="'module': a model of GET /models "
+                              "(resnet-mini, mlp)")
+    config: dict[str, float | int | bool] = Field(
+        {}, max_length=32, validate_default=True,
+        description="'module': the model's settings (GET /models); defaults fill the rest")
+    path: Literal["stacked", "functional"] = Field(
+        "stacked", description="how the runs train together: 'stacked' is the hand-vectorized mlp and "
+        "cnn; 'functional' runs the net as one nn.Module through torch.func (always so for "
+        "'module'), e.g. to check the two agree")
+
+    @field_validator("model")
+    @classmethod
+    def _model_known(cls, v: str | None) -> str | None:
+        if v is not None and v not in MODELS:
+            raise ValueError(f"unknown model {v!r}; known: {', '.join(sorted(MODELS))}")
+        return v
+
+    @field_validator("config")
+    @classmethod
+    def _config_fits(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """The model's settings with its defaults filled in, so a stored spec says them all."""
+        model = info.data.get("model")
+        if model is None:
+            if v:
+                raise ValueError("'config' holds a module's settings: use it with kind 'module'")
+            return v
+        return MODELS[model].settings(v)
+
+    @model_validator(mode="after")
+    def _model_named(self) -> NetSpec:
+        if (self.kind == "module") != (self.model is not None):
+            raise ValueError("give 'model' (a name from GET /models) exactly when kind is 'module'")
+        return self
+
+    @property
+    def module(self) -> ModelDef | None:
+        return MODELS[self.model] if self.model is not None else None
+
+    @property
+    def functional(self) -> bool:
+        """Trained through torch.func (engine/functional_net.py) rather than stacked by hand."""
+        return self.kind == "module" or self.path == "functional"
+
+    @property
+    def batch_norm(self) -> bool:
+        return self.norm == "batch" or (self.module is not None and self.module.batch_norm)
 
     @model_validator(mode="after")
     def _norm_fits(self) -> NetSpec:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import Field
+
 # How an optimizer's update of one number depends on the others, which decides how a cohort
 # may hand it the stacked (K, D) parameters (engine/torch_stepper.py):
 # - "elementwise": each number's update reads only its own gradient history (Adam, Lion, ...):
@@ -44,6 +46,20 @@ class HParam:
         low = "-inf" if self.low is None else f"{self.low:g}"
         high = "inf" if self.high is None else f"{self.high:g}"
         return f"{lo}{low}, {high}{hi}"
+
+
+def hparam_field(h: HParam) -> tuple[Any, Any]:
+    """A pydantic field (type, Field) that accepts exactly ``h``'s values."""
+    if h.kind == "bool":
+        return (bool, Field(h.default, description=h.doc))
+    kw: dict[str, Any] = {"allow_inf_nan": False, "description": f"{h.doc} {h.range_text()}".strip()}
+    if h.kind == "int":
+        kw.pop("allow_inf_nan")
+    if h.low is not None:
+        kw["gt" if h.low_open else "ge"] = h.low
+    if h.high is not None:
+        kw["lt" if h.high_open else "le"] = h.high
+    return (int if h.kind == "int" else float, Field(h.default, **kw))
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"steps": 2_000, "batch_size": 64, "log_every": 10, "eval_every": 100},
         "regularization": {"augment": {"shift": 1}, "label_smoothing": 0.05},
     },
+    "resnet-digits": {
+        "task": {"name": "digits"},
+        "net": {"kind": "module", "model": "resnet-mini"},
+        "arms": [
+            {"optimizer": "sgd", "lr": 5e-2},
+            {"optimizer": "momentum", "lr": 5e-2, "momentum": 0.9},
+            {"optimizer": "adam", "lr": 3e-3},
+            {"optimizer": "adamw", "lr": 3e-3},
+        ],
+        "seeds": [0, 1, 2, 3, 4],
+        "train": {"steps": 2_000, "batch_size": 64, "log_every": 10, "eval_every": 100},
+    },
 }
 
 # Tuning searches the learning rate, so each optimizer starts from torch's defaults.
@@ -124,6 +136,8 @@ DESCRIPTIONS = {
                         "Adam at lr 1e-2; 10 seeds each.",
     "digits-cnn": "8x8 digits with a small batch-norm CNN, shift augmentation and label smoothing, "
                   "identical for SGD, Momentum and Adam over 3 seeds.",
+    "resnet-digits": "A model of one's own: resnet-mini (residual blocks with batch norm) on the 8x8 "
+                     "digits, trained through torch.func, SGD, Momentum, Adam and AdamW over 5 seeds.",
     "tuning-wave": "Fair tuning: all nine optimizers, 20 learning rates from 1e-4 to 1 on 5 seeds (900 "
                    "runs), each one's best chosen on validation loss, re-run on 15 fresh seeds, "
                    "reported on test loss.",
@@ -138,18 +152,25 @@ DESCRIPTIONS = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+# Overrides of these replace the preset's value whole, as lists do: a study's fields depend on
+# its kind, so merging one kind's fields into another's could only give an invalid study.
+REPLACED_WHOLE = frozenset({"study"})
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], replaced: frozenset[str] = frozenset()) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        nested = isinstance(v, dict) and isinstance(out.get(k), dict) and k not in replaced
+        out[k] = _merge(out[k], v) if nested else v
     return out
 
 
 def preset_dict(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The preset as a plain dict, with ``overrides`` merged in field by field."""
+    """The preset as a plain dict, with ``overrides`` merged in field by field (a list, or the
+    study, replaces the preset's whole)."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    return _merge(PRESETS[name], overrides or {})
+    return _merge(PRESETS[name], overrides or {}, REPLACED_WHOLE)
 
 
 def preset(name: str, overrides: dict[str, Any] | None = None) -> ComparisonSpec:

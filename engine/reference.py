@@ -7,7 +7,8 @@ each seed's flat initial weights (``initial_weights``, loaded with
 Everything else is built here from torch's public pieces, written from the documented
 meaning of the spec's fields rather than from the engine's code:
 
-- the net, layer by layer (nn.Linear, nn.Tanh, nn.BatchNorm1d, nn.Conv2d, ...);
+- the net, layer by layer (nn.Linear, nn.Tanh, nn.BatchNorm1d, nn.Conv2d, ...: engine/modules.py,
+  which the vectorized trainer reads only on its torch.func path);
 - the loss (F.mse_loss, F.cross_entropy with its own label_smoothing);
 - the optimizer: the torch.optim class (or, for the catalogue, its package's class) with the
   class's defaults plus the arm's hyperparameters; Muon with its hidden weight matrices in
@@ -38,14 +39,11 @@ from torch import nn
 from engine.batches import BatchStream
 from engine.catalogue import MATRIX_GROUPS
 from engine.design import effective_batch_size
-from engine.net_spec import NetSpec
+from engine.modules import build_module
 from engine.nets import initial_weights
 from engine.runner import load_task
 from engine.spec import ArmBase, ComparisonSpec
 from engine.train_spec import Regularization, Schedule
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
 
 # Optimizer name -> torch.optim class and the arguments its name fixes (engine/registry.py).
 _OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, bool]]] = {
@@ -59,48 +57,6 @@ _OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, bool]]] = {
     "adam": (torch.optim.Adam, {}),
     "adamw": (torch.optim.AdamW, {}),
 }
-
-
-def build_net(net: NetSpec, in_dim: int, out_dim: int,
-              image_shape: tuple[int, int, int] | None = None) -> nn.Sequential:
-    """The net as a notebook writes it.
-
-    MLP: [Linear -> norm -> activation] per hidden width, then a Linear. CNN: the flat
-    input rows viewed as images, [Conv2d 3x3 -> norm -> activation] per channel count,
-    a 2x2 max pool, flatten, then the MLP part without norms. ``parameters()`` then runs
-    weight, bias, norm weight, norm bias, layer by layer: the order of ``initial_weights``.
-    """
-    act = _ACTIVATIONS[net.activation]
-    layers: list[nn.Module] = []
-    if net.kind == "cnn":
-        assert image_shape is not None, "a CNN needs an image task"
-        c, h, w = image_shape
-        layers.append(nn.Unflatten(1, image_shape))
-        for width in net.channels:
-            layers += [nn.Conv2d(c, width, 3, padding=1), *_norm(net, width, conv=True), act()]
-            c = width
-        layers += [nn.MaxPool2d(2), nn.Flatten()]
-        in_dim = c * (h // 2) * (w // 2)
-    dims = [in_dim, *net.hidden]
-    for i, o in zip(dims[:-1], dims[1:], strict=True):
-        norm = _norm(net, o, conv=False) if net.kind == "mlp" else []
-        layers += [nn.Linear(i, o), *norm, act()]
-    layers.append(nn.Linear(dims[-1], out_dim))
-    return nn.Sequential(*layers)
-
-
-def _norm(net: NetSpec, width: int, conv: bool) -> list[nn.Module]:
-    """The normalization after a hidden layer, with torch's defaults (eps 1e-5, momentum 0.1)."""
-    if net.norm == "none":
-        return []
-    if net.norm == "batch":
-        return [nn.BatchNorm2d(width) if conv else nn.BatchNorm1d(width)]
-    if net.norm == "instance":
-        return [nn.InstanceNorm2d(width, affine=True)]
-    if net.norm == "layer" and not conv:
-        return [nn.LayerNorm(width)]
-    # 'layer' on a feature map normalizes over (C, H, W) with a per-channel affine: one group.
-    return [nn.GroupNorm(1 if net.norm == "layer" else net.groups, width)]
 
 
 def make_optimizer(arm: ArmBase, model: nn.Sequential) -> torch.optim.Optimizer:
@@ -198,7 +154,8 @@ class SequentialRuns:
         self._runs: list[_Run] = []
         for r in self.runs:
             arm = spec.arms[r.arm]
-            model = build_net(spec.net, data.in_dim, data.out_dim, data.image_shape).to(self.device, dtype)
+            model = build_module(spec.net, data.in_dim, data.out_dim, data.image_shape)
+            model = model.to(self.device, dtype)
             w0 = initial_weights(spec.net, data.in_dim, data.out_dim, r.seed, data.image_shape)
             nn.utils.vector_to_parameters(w0.to(self.device, dtype), model.parameters())
             batch = effective_batch_size(spec, r)

@@ -30,7 +30,7 @@ from pydantic import (
 from engine import plugins
 from engine.net_spec import NetSpec
 from engine.registry import REGISTRY, HParam, OptimizerDef
-from engine.strict import Strict
+from engine.strict import DISTINCT, INT32_MAX, Strict
 from engine.study_spec import Study
 from engine.task_table import CLASSIFICATION_TASKS, IMAGE_TASKS, KNOWN_TRUTH, TASKS
 from engine.train_spec import Lookahead, Regularization, Sam, Schedule, TrainSpec
@@ -38,7 +38,8 @@ from engine.train_spec import Lookahead, Regularization, Sam, Schedule, TrainSpe
 
 class ArmBase(Strict):
     label: str | None = Field(None, max_length=64, description="name shown in results")
-    batch_size: int | None = Field(None, ge=0, description="overrides train.batch_size; 0 is the full batch")
+    batch_size: int | None = Field(None, ge=0, le=INT32_MAX,
+                                   description="overrides train.batch_size; 0 is the full batch")
     schedule: Schedule = Schedule()
     clip_grad_norm: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="clip each run's gradient to this norm"
@@ -195,7 +196,7 @@ class TaskSpec(Strict):
                    "'dataset' uses min(n, its rows), set when the job is stored")
     noise: float = Field(0.03, ge=0, allow_inf_nan=False,
                          description="label noise scale (unused by 'digits')")
-    seed: int = Field(0, ge=0, description="data seed; the same data for every run")
+    seed: int = Field(0, ge=0, le=INT32_MAX, description="data seed; the same data for every run")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
 
@@ -225,7 +226,8 @@ class ComparisonSpec(Strict):
     task: TaskSpec = TaskSpec()
     net: NetSpec = NetSpec()
     arms: list[Arm] = Field(..., min_length=1, max_length=64)  # type: ignore[valid-type]
-    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field([0], min_length=1, max_length=100)
+    seeds: list[Annotated[int, Field(ge=0, le=INT32_MAX)]] = Field([0], min_length=1, max_length=100,
+                                                                   json_schema_extra=DISTINCT)
     train: TrainSpec = TrainSpec()
     regularization: Regularization | None = None
     study: Study | None = Field(None, description="what to run beyond every arm from every seed "
@@ -237,6 +239,8 @@ class ComparisonSpec(Strict):
         task = info.data.get("task")
         if v.kind == "cnn" and task is not None and task.name not in IMAGE_TASKS:
             raise ValueError(f"kind 'cnn' needs an image task (digits); {task.name!r} has none")
+        if v.module is not None and v.module.images and task is not None and task.name not in IMAGE_TASKS:
+            raise ValueError(f"model {v.model!r} needs an image task (digits); {task.name!r} has none")
         return v
 
     @field_validator("regularization")
@@ -249,6 +253,10 @@ class ComparisonSpec(Strict):
         # An uploaded data set's kind is only known once it is read: it may take label smoothing.
         if v.label_smoothing and task.name not in CLASSIFICATION_TASKS | {"dataset"}:
             raise ValueError(f"label_smoothing needs a classification task; {task.name!r} is regression")
+        net = info.data.get("net")
+        if v.dropout and net is not None and net.functional:
+            raise ValueError("dropout acts between the stacked mlp's or cnn's layers; a module (or "
+                             "path 'functional') has none to act on: set dropout in the model instead")
         for name in ("cutmix", "cutout", "augment"):
             if getattr(v, name) and task.name not in IMAGE_TASKS:
                 raise ValueError(f"{name} needs an image task (digits); {task.name!r} has none")
@@ -275,10 +283,11 @@ class ComparisonSpec(Strict):
     def _sam_fits_net(cls, v: list[ArmBase], info: ValidationInfo) -> list[ArmBase]:
         net = info.data.get("net")
         sam = [a.display() for a in v if a.sam is not None]
-        if sam and net is not None and net.norm == "batch":
+        if sam and net is not None and net.batch_norm:
             # SAM's second pass would update batch norm's running statistics a second time.
-            raise ValueError(f"arms {sam} use sam, which does not support net.norm 'batch' yet; "
-                             "use 'layer', 'group' or 'none'")
+            raise ValueError(f"arms {sam} use sam, which does not support batch norm yet "
+                             f"({'model ' + repr(net.model) if net.model else 'net.norm'}); "
+                             "use norm 'layer', 'group' or 'none'")
         return v
 
     @field_validator("train")

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from core.limits import dataset_widths, net_params, task_widths
+from engine.modules import build_module
 from engine.nets import initial_weights
-from engine.reference import build_net
 from engine.spec import ComparisonSpec
 from engine.task_table import TASKS
 from engine.tasks import TaskData, dataset_task, make_task
@@ -21,6 +21,10 @@ MLPS = [{"hidden": h, "norm": n} for h in ([], [8], [16, 8], [4, 4, 4]) for n in
                                                                                   "group")]
 CNNS = [{"kind": "cnn", "channels": c, "hidden": h, "norm": n}
         for c in ([4], [4, 8]) for h in ([], [16]) for n in ("none", "batch", "layer", "instance", "group")]
+# Models count their parameters without torch (engine/model_defs.py); the module must agree.
+MODULES = [{"kind": "module", "model": "resnet-mini", "config": c}
+           for c in ({}, {"channels": 3, "blocks": 1}, {"channels": 8, "blocks": 3})] + \
+          [{"kind": "module", "model": "mlp", "config": c} for c in ({}, {"width": 5, "depth": 1})]
 
 
 def built(data: TaskData, net: object) -> tuple[int, int]:
@@ -29,14 +33,14 @@ def built(data: TaskData, net: object) -> tuple[int, int]:
     if data.kind == "classification":
         assert int(data.all().y.max()) < out_dim  # the labels fit the outputs the net has
     engine = initial_weights(net, in_dim, out_dim, 0, data.image_shape).numel()  # type: ignore[arg-type]
-    plain = sum(p.numel() for p in build_net(net, in_dim, out_dim, data.image_shape).parameters())  # type: ignore[arg-type]
+    plain = sum(p.numel() for p in build_module(net, in_dim, out_dim, data.image_shape).parameters())  # type: ignore[arg-type]
     return engine, plain
 
 
 @pytest.mark.parametrize("task", [t for t in TASKS if t != "dataset"])
 def test_every_task_and_net_option_is_counted_exactly(task: str) -> None:
     checked = 0
-    for net in MLPS + CNNS:
+    for net in MLPS + CNNS + MODULES:
         try:
             spec = ComparisonSpec.model_validate({"task": {"name": task, "n": 200}, "net": net,
                                                   "arms": [{"optimizer": "sgd"}]})
@@ -47,7 +51,8 @@ def test_every_task_and_net_option_is_counted_exactly(task: str) -> None:
             TASKS[task].kind, TASKS[task].out_dim, TASKS[task].image_shape)
         assert net_params(spec, task_widths(spec)) == built(data, spec.net)[0] == built(data, spec.net)[1]
         checked += 1
-    assert checked == len(MLPS) + (len(CNNS) if TASKS[task].image_shape else 0)  # a CNN needs images
+    images = TASKS[task].image_shape is not None  # a CNN and resnet-mini need images
+    assert checked == len(MLPS) + 2 + (len(CNNS) + 3 if images else 0)
 
 
 @dataclass

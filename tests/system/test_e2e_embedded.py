@@ -61,6 +61,24 @@ def test_catalogue_and_sam_arms_train_and_record_their_package(service: Service)
     assert all(r["summary"]["final_val_loss"] > 0 for r in final["runs"])
 
 
+def test_a_model_of_the_catalogue_trains_through_http_and_the_worker(service: Service) -> None:
+    """resnet-digits (resnet-mini through torch.func), shortened: the job succeeds, every arm of
+    a seed starts from the same module weights, results and the report come back."""
+    r = flows.post(service, "/jobs", json={"preset": "resnet-digits", "overrides": {
+        "net": {"config": {"channels": 4, "blocks": 1}}, "seeds": [0, 1],
+        "train": {"steps": 60, "eval_every": 30}}})
+    assert r.status_code == 201, r.text
+    final = flows.wait_status(service, r.json()["id"], {"succeeded", "failed"}, timeout=180)
+    assert final["status"] == "succeeded", final["error"]
+    assert final["spec"]["net"]["config"] == {"channels": 4, "blocks": 1}
+    hashes = {(run["seed"], run["init_hash"]) for run in final["runs"]}
+    assert len(final["runs"]) == 8 and len(hashes) == 2  # one initial state per seed
+    assert all(0 < run["summary"]["final_test_accuracy"] <= 1 for run in final["runs"])
+    results = flows.get(service, f"/jobs/{final['id']}/results")
+    assert results.status_code == 200 and len(results.json()["arms"]) == 4
+    assert flows.get(service, f"/jobs/{final['id']}/report.svg").status_code == 200
+
+
 def test_cancel_stops_a_running_job_and_keeps_its_metrics(service: Service) -> None:
     job = flows.submit(service, 1_000_000)
     first = read_events(f"{service.url}/jobs/{job['id']}/events", service.key, limit=6, timeout=120)

@@ -1,0 +1,127 @@
+"""A model of one's own: resnet-mini on the digits, the engine's torch.func path vs a plain loop.
+
+4 optimizers (SGD, Momentum, Adam, AdamW) x 5 seeds x ``--steps`` (2,000), batch 64:
+- loop: what a user writes: scikit-learn's digits as tensors, per run the model (the same
+  ``nn.Module`` class both contestants train: it is the subject, not engine machinery), a
+  torch.optim optimizer, ``F.cross_entropy`` on a random batch, ``loss.item()`` every step;
+  the runs one after another inside the step loop;
+- engine: the same 20 runs as one cohort (engine/functional_net.py), train loss logged
+  every step.
+Contestants advance in turns of ``--chunk`` steps so that load on a shared machine slows
+them alike; ``--repeats`` races, min and median of the ratio reported, and the engine's
+peak RSS. The last line of output is one JSON object.
+
+    make bench-models
+    .venv/bin/python bench/models.py --steps 200 --repeats 1     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+
+from engine.modules import resnet_mini  # noqa: E402
+from engine.runner import Collector, make_cohort  # noqa: E402
+from engine.spec import ComparisonSpec  # noqa: E402
+
+SEEDS = [0, 1, 2, 3, 4]
+OPTIMIZERS = [("sgd", torch.optim.SGD, {"lr": 0.05}),
+              ("momentum", torch.optim.SGD, {"lr": 0.05, "momentum": 0.9}),
+              ("adam", torch.optim.Adam, {"lr": 3e-3}), ("adamw", torch.optim.AdamW, {"lr": 3e-3})]
+
+
+def spec(steps: int) -> ComparisonSpec:
+    return ComparisonSpec.model_validate({
+        "task": {"name": "digits"}, "net": {"kind": "module", "model": "resnet-mini"},
+        "arms": [{"optimizer": n, **kw} for n, _, kw in OPTIMIZERS], "seeds": SEEDS,
+        "train": {"steps": steps, "batch_size": 64, "log_every": 1, "eval_every": steps}})
+
+
+class Engine:
+    def __init__(self, steps: int):
+        s = spec(steps)
+        self.collect, self.cohort = Collector(), make_cohort(s, list(range(len(s.runs()))))
+
+    def advance(self, until: int) -> None:
+        self.cohort.train(self.collect, until=until)
+
+
+class Loop:
+    def __init__(self) -> None:
+        digits = load_digits()
+        self.x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
+        self.y = torch.tensor(digits.target)
+        self.runs, self.step, self.losses = [], 0, []
+        for _, cls, kw in OPTIMIZERS:
+            for seed in SEEDS:
+                torch.manual_seed(seed)
+                model = resnet_mini((1, 8, 8), 10)
+                self.runs.append((model, cls(model.parameters(), **kw)))
+
+    def advance(self, until: int) -> None:
+        while self.step < until:
+            idx = torch.randint(0, len(self.x), (64,))
+            xb, yb = self.x[idx], self.y[idx]
+            for model, opt in self.runs:
+                loss = F.cross_entropy(model(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                self.losses.append(loss.item())
+            self.step += 1
+
+
+def race(steps: int, chunk: int) -> dict[str, float]:
+    contestants = {"loop": Loop(), "engine": Engine(steps)}
+    totals = dict.fromkeys(contestants, 0.0)
+    for until in range(chunk, steps + chunk, chunk):
+        for key, c in contestants.items():
+            t = time.perf_counter()
+            c.advance(min(until, steps))
+            totals[key] += time.perf_counter() - t
+    return totals
+
+
+def spread(xs: list[float], digits: int) -> dict[str, float]:
+    return {"min": round(min(xs), digits), "median": round(statistics.median(xs), digits)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--chunk", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    runs = len(OPTIMIZERS) * len(SEEDS)
+    print(f"resnet-mini on digits: {runs} runs x {args.steps} steps, batch 64, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads", flush=True)
+    Engine(20).advance(20)  # warm-up: allocator, kernels, imports
+    ratios, per = [], {"loop": [], "engine": []}
+    for r in range(args.repeats):
+        totals = race(args.steps, args.chunk)
+        for k, v in totals.items():
+            per[k].append(v / (runs * args.steps) * 1e3)
+        ratios.append(totals["loop"] / totals["engine"])
+        print(f"  race {r + 1}: loop {totals['loop']:.1f} s, engine {totals['engine']:.1f} s, "
+              f"ratio {ratios[-1]:.2f}", flush=True)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {"runs": runs, "steps": args.steps, "repeats": args.repeats,
+           "loop_ms_per_run_step": spread(per["loop"], 3), "engine_ms_per_run_step": spread(per["engine"], 3),
+           "ratio": spread(ratios, 2),
+           "peak_rss_mb": round(rss_mb)}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
