@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # `make install TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads bench-serve migrate worker api
+.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-models bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads bench-serve migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench-engine: $(STAMP)
 # The optimizer catalogue, each optimizer's 5 seeds: the engine vs a plain loop (~10 min).
 bench-optimizers: $(STAMP)
 	$(BIN)/python bench/optimizers.py
+
+# resnet-mini on the digits, 4 optimizers x 5 seeds x 2,000 steps: torch.func path vs a plain loop.
+bench-models: $(STAMP)
+	$(BIN)/python bench/models.py
 
 bench-seed-wave: $(STAMP)
 	$(BIN)/python bench/seed_wave.py
@@ -106,4 +110,4 @@ bench-studies: $(STAMP)
 bench-flatness: $(STAMP)
 	$(BIN)/python bench/flatness.py
 
-bench: bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-optimizers bench-tuning bench-study-service bench-studies bench-service bench-reads
+bench: bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-models bench-optimizers bench-tuning bench-study-service bench-studies bench-service bench-reads
