@@ -40,7 +40,9 @@ class DatasetInvalid(ValueError):
 
 
 @dataclass
-class ParsedCSV:
+class ParsedDataset:
+    """An upload, read: a CSV (parse_csv) or an .npz (engine/npz_datasets.py)."""
+
     kind: str  # "regression" | "classification"
     target: str
     feature_names: list[str]
@@ -48,6 +50,7 @@ class ParsedCSV:
     x: np.ndarray  # (n_rows, n_features) float64
     y: np.ndarray  # (n_rows,) float64 for regression, int64 class indices for classification
     sha256: str  # of the uploaded bytes
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of a flat row of an image upload
 
     @property
     def n_rows(self) -> int:
@@ -77,7 +80,7 @@ def _fail(loc: list[Any], msg: str, kind: str = "value_error") -> DatasetInvalid
 
 
 def parse_csv(data: bytes, target: str, kind: Kind = "auto", *, max_rows: int = 200_000,
-              max_columns: int = 1_000, max_bytes: int | None = None) -> ParsedCSV:
+              max_columns: int = 1_000, max_bytes: int | None = None) -> ParsedDataset:
     """Read a comma-separated file with a header row; ``target`` names the column to predict.
 
     ``kind='auto'`` takes a target for classes when it holds any non-numeric label, or only
@@ -93,7 +96,7 @@ def parse_csv(data: bytes, target: str, kind: Kind = "auto", *, max_rows: int = 
         raise _fail(["file", "header"], f"only the target column {target!r}; add at least one feature column")
     x = _features(table, features)
     y, kind_, classes = _target(table, t, kind)
-    return ParsedCSV(kind_, target, [table.header[c] for c in features], classes, x, y,
+    return ParsedDataset(kind_, target, [table.header[c] for c in features], classes, x, y,
                      hashlib.sha256(data).hexdigest())
 
 

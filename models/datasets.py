@@ -21,7 +21,7 @@ from models.base import Base
 from models.tables import Job, utcnow
 
 if TYPE_CHECKING:
-    from engine.datasets import ParsedCSV
+    from engine.datasets import ParsedDataset
 
 
 class Dataset(Base):
@@ -54,7 +54,7 @@ class DatasetArrays:
     feature_names: list[str]
 
 
-def store(session: Session, owner: str, name: str, parsed: ParsedCSV) -> Dataset:
+def store(session: Session, owner: str, name: str, parsed: ParsedDataset) -> Dataset:
     """Add a data set (no commit)."""
     y_dtype = np.int64 if parsed.kind == "classification" else np.float64
     row = Dataset(id=str(uuid.uuid4()), owner=owner, name=name, kind=parsed.kind, target=parsed.target,
