@@ -74,8 +74,8 @@ api: $(STAMP)
 	OPTARENA_BIND_HOST=$(HOST) $(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # The embedded default: the API and one worker in the foreground; Ctrl-C stops both. On first
-# start it creates a local API key and prints it once, with a link that opens the dashboard signed
-# in (GET /login?token=...); it serves 127.0.0.1 only.
+# start it creates a local API key and prints it once; every start prints a one-time sign-in link
+# (GET /login?token=..., valid 10 minutes); it serves 127.0.0.1 only.
 run: migrate
 	@mkdir -p var
 	@$(BIN)/optarena keys local --host $(HOST) --port $(PORT)

@@ -41,12 +41,13 @@ def split(key: str) -> str | None:
     return prefix if sep and len(prefix) == 8 and len(secret) >= 32 else None
 
 
-def create(session: Session, name: str, owner: str | None = None, *, local: bool = False) -> str:
+def create(session: Session, name: str, owner: str | None = None, *, local: bool = False,
+           parent_id: int | None = None) -> str:
     """Add a key (no commit) and return it: the only time it is ever visible."""
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     session.add(ApiKey(prefix=prefix, key_hash=digest(key), name=name, owner=owner or name,
-                       local=local, created_at=utcnow()))
+                       local=local, parent_id=parent_id, created_at=utcnow()))
     return key
 
 
@@ -64,7 +65,17 @@ def active(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)))
 
 
+def local_key(session: Session) -> ApiKey | None:
+    """The active key `make run` created (not one a browser got from its sign-in link)."""
+    return session.scalar(select(ApiKey).where(ApiKey.local, ApiKey.parent_id.is_(None),
+                                               ApiKey.revoked_at.is_(None)).order_by(ApiKey.id))
+
+
 def revoke(session: Session, prefix: str) -> bool:
-    done = session.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-                           .values(revoked_at=utcnow()))
-    return bool(done.rowcount)
+    """Revoke the key, and the keys browsers got by sign-in link in its name."""
+    key_id = session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
+    if key_id is None:
+        return False
+    session.execute(update(ApiKey).where((ApiKey.id == key_id) | (ApiKey.parent_id == key_id),
+                                         ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    return True

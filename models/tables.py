@@ -211,5 +211,8 @@ class ApiKey(Base):
     owner: Mapped[str] = mapped_column(String(64), index=True)
     # Created by `make run` for the single local user: accepted on loopback connections only.
     local: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The key a browser got from a sign-in link names the local key it stands for, so that
+    # revoking that key signs those browsers out too (models/apikeys.py revoke).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -58,8 +59,9 @@ def revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix, as `key
 @app.command()
 def local(host: Annotated[str, typer.Option(help="the address the API will bind")] = "127.0.0.1",
           port: Annotated[int, typer.Option()] = 8000) -> None:
-    """For `make run`: on first start, create a key for the single local user and print it once."""
-    from models import apikeys
+    """For `make run`: on first start, create a key for the single local user and print it once;
+    on every start, print a one-time sign-in link."""
+    from models import apikeys, login_links
 
     if host not in LOOPBACK:
         typer.echo(f"refusing to create local credentials for host {host!r}: the embedded default "
@@ -67,15 +69,16 @@ def local(host: Annotated[str, typer.Option(help="the address the API will bind"
         raise typer.Exit(2)
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     with _sessions()() as session, session.begin():
-        if apikeys.active(session):
-            # Only the key's hash is stored: the sign-in link cannot be printed again.
-            typer.echo(f"optarena: docs at {url}/docs, dashboard at {url}/ (sign in with the link printed "
-                       "on first start, or a key; keys: `optarena keys list`)")
-            return
-        key = apikeys.create(session, "local", "local", local=True)
+        key = None if apikeys.active(session) else apikeys.create(session, "local", "local", local=True)
+        token = login_links.mint(session)
     typer.echo(f"optarena: docs at {url}/docs")
-    # As Jupyter does: one click signs the browser in (GET /login accepts only this local key).
-    typer.echo(f"optarena: open the dashboard, signed in: {url}/login?token={key}")
-    typer.echo("optarena: that token is a local API key, shown this once; scripts send it as "
-               "'Authorization: Bearer <key>':")
-    typer.echo(key)
+    if token is None:  # the local key was revoked: other keys sign in on the dashboard's form
+        typer.echo(f"optarena: dashboard at {url}/ (sign in with a key; keys: `optarena keys list`)")
+        return
+    # As Jupyter does: one click signs the browser in. The token is spent on first use.
+    typer.echo(f"optarena: open the dashboard, signed in (this link works once, for "
+               f"{login_links.LIFETIME // timedelta(minutes=1)} minutes): {url}/login?token={token}")
+    if key is not None:
+        typer.echo("optarena: a local API key, shown this once; scripts send it as "
+                   "'Authorization: Bearer <key>':")
+        typer.echo(key)

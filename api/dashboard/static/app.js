@@ -44,5 +44,6 @@ initLogin(route);
 bindList(() => refreshList(currentJob()).catch(() => {}));
 window.addEventListener("hashchange", route);
 window.addEventListener("optarena:job-finished", () => refreshList(currentJob()).catch(() => {}));
+window.addEventListener("optarena:job-labelled", () => refreshList(currentJob()).catch(() => {}));
 setInterval(() => refreshList(currentJob()).catch(() => {}), 3000);
 route();

@@ -2,9 +2,10 @@
 // full resolution fetched for a zoomed range; the results table; cancel and report links.
 import { request } from "./api.js";
 import { AXIS_METRICS, TITLES, layout, traces } from "./charts.js";
+import { bindLabels, labelsBody, labelsHead } from "./labels.js";
 import { COLOURS } from "./series.js";
 import { refreshStudy } from "./study.js";
-import { esc, renderResults } from "./table.js";
+import { renderResults } from "./table.js";
 
 const MAX_POINTS = 1500;   // per curve on first load: smooth, and fast even for 35 runs x 10,000 steps
 const ZOOM_POINTS = 2000;  // per curve inside a zoomed range
@@ -51,15 +52,14 @@ function skeleton(job) {
   const arms = [...new Map(job.runs.map((r) => [r.arm, r.label])).entries()]
     .map(([arm, label]) => `<span><span class="swatch" style="background:${COLOURS[arm % COLOURS.length]}"></span>${label}</span>`);
   const seeds = new Set(job.runs.map((r) => r.seed)).size;
-  const tags = job.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("");
-  return `<div class="job-head"><h1>${esc(job.name || job.preset || "custom spec")}</h1>${tags}
+  return `<div class="job-head">${labelsHead(job)}
       <span id="job-status" class="badge ${job.status}">${job.status}</span>
       <div class="progress"><div id="job-progress" style="width:${job.progress * 100}%"></div></div>
       <span class="muted">${job.n_runs} runs · ${seeds} seed(s) · ${job.steps} steps · ${job.id.slice(0, 8)}</span>
       <button id="cancel" class="secondary" ${["queued", "running"].includes(job.status) ? "" : "hidden"}>Cancel</button>
       <span class="muted">report: <a href="/jobs/${job.id}/report.html" target="_blank">HTML</a> ·
         <a href="/jobs/${job.id}/report.png" target="_blank">PNG</a> · <a href="/jobs/${job.id}/report.svg" target="_blank">SVG</a></span></div>
-    ${job.notes ? `<p class="notes" id="job-notes">${esc(job.notes)}</p>` : ""}
+    ${labelsBody(job)}
     <section class="panel" id="study" data-job="${job.id}" hidden></section>
     <div class="controls"><div class="arms">${arms.join("")}</div>
       <label><input type="checkbox" id="log-y" checked> log scale</label>
@@ -82,6 +82,7 @@ function bindControls(main, p) {
     p.job = await request(`/jobs/${p.id}/cancel`, { method: "POST" });
     setStatus(p, p.job.status);
   };
+  bindLabels(main, () => p.job, (job) => { p.job = job; });
 }
 
 function metricsOf(store) {
