@@ -36,9 +36,11 @@ def task_widths(spec: ComparisonSpec) -> Widths:
     return Widths(info.in_dim, info.out_dim, info.image_shape)
 
 
-def dataset_widths(n_features: int, kind: str, n_classes: int) -> Widths:
+def dataset_widths(n_features: int, kind: str, n_classes: int,
+                   image_shape: tuple[int, int, int] | None = None) -> Widths:
     out = n_classes if kind == "classification" else 1
-    return Widths(n_features, out, None, f" for the data set's {n_features} features and {out} outputs")
+    source = f" for the data set's {n_features} features and {out} outputs"
+    return Widths(n_features, out, image_shape, source)
 
 
 def net_params(spec: ComparisonSpec, widths: Widths) -> int:
@@ -49,7 +51,7 @@ def limit_errors(spec: ComparisonSpec, settings: Settings, widths: Widths) -> li
     """Errors located relative to the spec, one per limit broken."""
     runs, params = total_runs(spec), net_params(spec, widths)
     steps = max_steps(spec, spec.task.split_sizes()[0])
-    width = ["net", "channels" if spec.net.kind == "cnn" else "hidden"]
+    width = ["net", {"cnn": "channels", "module": "config"}.get(spec.net.kind, "hidden")]
     checks = [
         (runs > settings.max_runs_per_job, ["arms"], f"{runs} runs (arms x seeds, times the study's "
          f"grid, batch sizes, folds or resamples) exceed the limit of "

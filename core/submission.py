@@ -86,7 +86,12 @@ def _with_widths(session: Session, spec: ComparisonSpec, owner: str, optimizers:
         spec = ComparisonSpec.model_validate(data, context={"optimizers": optimizers})
     except ValidationError as exc:
         return None, None, spec_errors(exc, [])
-    return spec, dataset_widths(found.n_features, found.kind, len(found.class_names or [])), []
+    shape = datasets.image_shape(found)
+    if shape is None and (spec.net.kind == "cnn" or (spec.net.module is not None and spec.net.module.images)):
+        what = "kind 'cnn'" if spec.net.kind == "cnn" else f"model {spec.net.model!r}"
+        return None, None, [error(["net", "kind"], f"{what} needs images; data set {found.id} holds rows: "
+                                  "upload an .npz with x of shape (N, C, H, W)", "needs_images")]
+    return spec, dataset_widths(found.n_features, found.kind, len(found.class_names or []), shape), []
 
 
 def find_by_key(session: Session, owner: str, key: str, body_hash: str) -> Job | None:

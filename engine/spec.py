@@ -32,7 +32,7 @@ from engine.net_spec import NetSpec
 from engine.registry import REGISTRY, HParam, OptimizerDef
 from engine.strict import DISTINCT, INT32_MAX, Strict
 from engine.study_spec import Study
-from engine.task_table import CLASSIFICATION_TASKS, IMAGE_TASKS, KNOWN_TRUTH, TASKS
+from engine.task_table import CLASSIFICATION_TASKS, IMAGE_TASKS, KNOWN_TRUTH, TASKS, TOKEN_TASKS
 from engine.train_spec import Lookahead, Regularization, Sam, Schedule, TrainSpec
 
 
@@ -195,7 +195,8 @@ class TaskSpec(Strict):
                    description="points generated; 'digits' uses min(n, 1797) of its images; "
                    "'dataset' uses min(n, its rows), set when the job is stored")
     noise: float = Field(0.03, ge=0, allow_inf_nan=False,
-                         description="label noise scale (unused by 'digits')")
+                         description="label noise scale (unused by 'digits', 'digits-reconstruct' and "
+                         "'tokens')")
     seed: int = Field(0, ge=0, le=INT32_MAX, description="data seed; the same data for every run")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
@@ -237,9 +238,19 @@ class ComparisonSpec(Strict):
     @classmethod
     def _net_fits_task(cls, v: NetSpec, info: ValidationInfo) -> NetSpec:
         task = info.data.get("task")
-        if v.kind == "cnn" and task is not None and task.name not in IMAGE_TASKS:
+        if task is not None and v.module is not None and v.module.tokens:
+            vocab = TASKS[task.name].vocab
+            if vocab is None:
+                raise ValueError(f"model {v.model!r} reads token ids: it needs a token task "
+                                 f"({', '.join(sorted(TOKEN_TASKS))}); {task.name!r} has none")
+            # The embedding's size is the task's: filled in, so the stored spec says it.
+            v = v.model_copy(update={"config": v.module.with_vocab(v.config, vocab)})
+        # An uploaded data set's images are known once it is looked up (core/submission.py).
+        if task is None or task.name in IMAGE_TASKS | {"dataset"}:
+            return v
+        if v.kind == "cnn":
             raise ValueError(f"kind 'cnn' needs an image task (digits); {task.name!r} has none")
-        if v.module is not None and v.module.images and task is not None and task.name not in IMAGE_TASKS:
+        if v.module is not None and v.module.images:
             raise ValueError(f"model {v.model!r} needs an image task (digits); {task.name!r} has none")
         return v
 
@@ -260,6 +271,10 @@ class ComparisonSpec(Strict):
         for name in ("cutmix", "cutout", "augment"):
             if getattr(v, name) and task.name not in IMAGE_TASKS:
                 raise ValueError(f"{name} needs an image task (digits); {task.name!r} has none")
+        for name in ("input_noise", "mixup"):
+            if getattr(v, name) and net is not None and net.module is not None and net.module.tokens:
+                raise ValueError(f"{name} would make the token ids fractions; model {net.model!r} "
+                                 "reads them as indices")
         return v
 
     @field_validator("seeds")

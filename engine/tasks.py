@@ -4,8 +4,11 @@ A task yields train/validation/test splits drawn from the same distribution and,
 the synthetic tasks with a closed form, ``truth``: the noise-free function for
 regression (wave, sines), the Bayes class posterior for blobs (later studies need it).
 ``digits`` is scikit-learn's bundled 8x8 digit images, stored flat (n, 64) in [0, 1];
-``image_shape`` says how to view them as (C, H, W). ``dataset`` is an uploaded CSV, whose
-arrays the caller passes in (the engine reads no database).
+``image_shape`` says how to view them as (C, H, W); ``digits-reconstruct`` is the same
+images with themselves as targets (n, 64). ``tokens`` holds sequences of integer ids
+(stored as floats, like every row) labelled by a rule over the whole sequence.
+``dataset`` is an uploaded CSV, whose arrays the caller passes in (the engine reads no
+database).
 """
 
 from __future__ import annotations
@@ -142,10 +145,42 @@ def _digits(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Ten
     return x, y
 
 
+def _digits_reconstruct(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``digits`` (the same ones for the same seed), each its own target."""
+    x, _ = _digits(spec, g)
+    return x, x.clone()
+
+
+_TOKENS = TASKS["tokens"]
+TOKEN_LENGTH, TOKEN_VOCAB, TOKEN_CLASSES = _TOKENS.in_dim or 0, _TOKENS.vocab or 0, _TOKENS.out_dim or 0
+
+
+def token_label(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(label, tied) of sequences ids (n, T): the token among 0..C-1 that occurs most often,
+    and whether another of them occurs as often."""
+    counts = torch.stack([(ids == c).sum(1) for c in range(TOKEN_CLASSES)], 1)  # (n, C)
+    top = counts.max(1, keepdim=True).values
+    return counts.argmax(1), (counts == top).sum(1) > 1
+
+
+def _tokens(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform sequences with no tie for the most frequent of tokens 0..C-1, drawn in rounds
+    until there are n. By symmetry between those tokens, every class is equally likely."""
+    kept: list[torch.Tensor] = []
+    have = 0
+    while have < spec.n:
+        ids = torch.randint(0, TOKEN_VOCAB, (2 * spec.n, TOKEN_LENGTH), generator=g)
+        ids = ids[~token_label(ids)[1]]
+        kept.append(ids)
+        have += len(ids)
+    ids = torch.cat(kept)[: spec.n]
+    return ids.to(torch.float64), token_label(ids)[0]
+
+
 # Kinds and widths are the task table's (engine/task_table.py); tests/core/test_limits.py
 # checks that each generator's arrays have them.
 _GENERATORS = {"wave": _wave, "sines": _sines, "moons": _moons, "spirals": _spirals, "blobs": _blobs,
-               "digits": _digits}
+               "digits": _digits, "digits-reconstruct": _digits_reconstruct, "tokens": _tokens}
 _TRUTHS = {"wave": wave_truth, "sines": sines_truth}
 
 
@@ -161,6 +196,7 @@ class DatasetLike(Protocol):
     y: np.ndarray  # (rows,) float64 for regression, int64 class indices for classification
     kind: str
     n_classes: int
+    image_shape: tuple[int, int, int] | None
 
 
 def _split(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -215,4 +251,5 @@ def dataset_task(spec: TaskSpec, arrays: DatasetLike) -> TaskData:
     std = torch.where(std > 0, std, torch.ones_like(std))
     x = (x - mean) / std
     return TaskData(spec.name, arrays.kind, x.shape[1], out_dim,
-                    Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]))
+                    Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]),
+                    image_shape=arrays.image_shape)

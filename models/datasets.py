@@ -1,4 +1,4 @@
-"""Uploaded data sets: a parsed CSV stored as arrays (bytes), never as anything executable.
+"""Uploaded data sets: a parsed CSV or .npz stored as arrays (bytes), never as anything executable.
 
 The feature matrix is stored as float64 bytes in row-major order, the target as float64
 (regression) or int64 class indices (classification); both are read back with
@@ -36,6 +36,8 @@ class Dataset(Base):
     class_names: Mapped[list[str] | None] = mapped_column(JSON)
     n_rows: Mapped[int] = mapped_column(Integer)
     n_features: Mapped[int] = mapped_column(Integer)
+    # (C, H, W) of an image upload: a row is then an image, for a cnn or an image model.
+    image_shape: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     # Deferred: listing and describing never load the arrays, only training does.
     x: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     y: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
@@ -52,6 +54,7 @@ class DatasetArrays:
     kind: str
     n_classes: int  # 0 for regression
     feature_names: list[str]
+    image_shape: tuple[int, int, int] | None = None
 
 
 def store(session: Session, owner: str, name: str, parsed: ParsedDataset) -> Dataset:
@@ -60,6 +63,7 @@ def store(session: Session, owner: str, name: str, parsed: ParsedDataset) -> Dat
     row = Dataset(id=str(uuid.uuid4()), owner=owner, name=name, kind=parsed.kind, target=parsed.target,
                   feature_names=list(parsed.feature_names), class_names=parsed.class_names,
                   n_rows=parsed.n_rows, n_features=parsed.n_features,
+                  image_shape=list(parsed.image_shape) if parsed.image_shape else None,
                   x=np.ascontiguousarray(parsed.x, dtype=np.float64).tobytes(),
                   y=np.ascontiguousarray(parsed.y, dtype=y_dtype).tobytes(),
                   sha256=parsed.sha256, created_at=utcnow())
@@ -88,7 +92,11 @@ def load_arrays(session: Session, dataset_id: str) -> DatasetArrays:
     y_dtype = np.int64 if row.kind == "classification" else np.float64
     x = np.frombuffer(row.x, dtype=np.float64).reshape(row.n_rows, row.n_features)
     return DatasetArrays(x, np.frombuffer(row.y, dtype=y_dtype), row.kind,
-                         len(row.class_names or []), list(row.feature_names))
+                         len(row.class_names or []), list(row.feature_names), image_shape(row))
+
+
+def image_shape(row: Dataset) -> tuple[int, int, int] | None:
+    return tuple(row.image_shape) if row.image_shape else None  # type: ignore[return-value]
 
 
 def active_jobs_using(session: Session, dataset: Dataset) -> list[str]:

@@ -1,4 +1,4 @@
-"""Routes of /datasets: upload a CSV (the raw body), list, describe, delete."""
+"""Routes of /datasets: upload a CSV or an .npz (the raw body), list, describe, delete."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ _FORMS = {"multipart/form-data": "multipart forms are not read",
                                                "(curl -d does that)"}
 
 
-async def csv_body(request: Request) -> bytes:
+async def file_body(request: Request) -> bytes:
     """The raw body; the body-size middleware has already bounded it."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media in _FORMS:
@@ -49,15 +49,16 @@ DatasetDep = Annotated[Dataset, Depends(load_dataset)]
 
 @router.post("", status_code=201, response_model=DatasetOut, description=UPLOAD_DESCRIPTION,
              openapi_extra=CSV_BODY,
-             responses={413: {"description": "CSV file larger than OPTARENA_MAX_DATASET_BYTES"},
+             responses={413: {"description": "file larger than OPTARENA_MAX_DATASET_BYTES"},
                         415: {"description": "a form was sent instead of the CSV file"},
                         422: {"description": "the file cannot be used: each error names its place, "
                                              "e.g. file.row.17.x2 or target, and what to fix"}})
 def upload_dataset(session: SessionDep, settings: SettingsDep, owner: OwnerDep, response: Response,
-                   body: Annotated[bytes, Depends(csv_body)],
+                   body: Annotated[bytes, Depends(file_body)],
                    name: Annotated[str, Query(min_length=1, max_length=200, description="a name to show")],
-                   target: Annotated[str, Query(min_length=1, max_length=200,
-                                                description="the header of the column to predict")],
+                   target: Annotated[str | None, Query(min_length=1, max_length=200,
+                                                       description="a CSV's column to predict (an .npz "
+                                                                   "predicts its array y)")] = None,
                    kind: Annotated[Kind, Query(description="what the target is; auto guesses")] = "auto",
                    ) -> Dataset:
     dataset = service.upload(session, settings, owner, name, target, kind, body)

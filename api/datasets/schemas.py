@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.jobs.schemas import UtcDatetime
 
 Kind = Literal["auto", "regression", "classification"]
+NPZ_MEDIA = "application/x-npz"
 
 
 class DatasetOut(BaseModel):
@@ -20,6 +21,8 @@ class DatasetOut(BaseModel):
     target: str
     n_rows: int
     n_features: int
+    image_shape: list[int] | None = Field(None, description="(C, H, W) when the rows are images (an "
+                                          ".npz of (N, C, H, W)); a cnn or an image model may train on them")
     feature_names: list[str]
     class_names: list[str] | None
     sha256: str
@@ -43,6 +46,12 @@ evaluated (a cell such as `=1+1` is a value that is not a number). `kind=auto` r
 with any non-numeric label, or only integers with at most 20 distinct values, as classes (sorted
 labels become class indices 0, 1, ...), and anything else as a regression target.
 
+Or upload a NumPy `.npz` (`Content-Type: application/x-npz`, from `numpy.savez`) holding exactly
+the arrays `x`, (N, features) rows or (N, C, H, W) images, and `y`, (N,) targets read as a CSV's
+target column is; no `target` parameter. It is loaded with `allow_pickle=False`: an array of
+Python objects is refused, never unpickled; NaN or infinity, mismatched lengths and other shapes
+are refused with the array named.
+
 Train on it with `{"task": {"name": "dataset", "dataset": "<id>"}}` in a job's spec; the job
 uses min(`task.n`, rows) rows, split into train/validation/test by `task.seed`, with features
 standardized by the training split's mean and standard deviation."""
@@ -50,8 +59,9 @@ standardized by the training split's mean and standard deviation."""
 CSV_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "the CSV file itself, with a header row",
+        "description": "the CSV file itself, with a header row, or an .npz of arrays x and y",
         "content": {"text/csv": {"schema": {"type": "string"},
-                                 "example": "x1,x2,y\n0.1,1.5,0.32\n0.7,-0.2,1.05\n"}},
+                                 "example": "x1,x2,y\n0.1,1.5,0.32\n0.7,-0.2,1.05\n"},
+                    NPZ_MEDIA: {"schema": {"type": "string", "format": "binary"}}},
     }
 }

@@ -3,11 +3,13 @@ train on them, end to end through a real uvicorn and a real Celery worker."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,6 +23,23 @@ from tests.support import flows
 from tests.support.procs import Service, migrate, running, service_env
 
 CSV = {"Content-Type": "text/csv"}
+NPZ = {"Content-Type": "application/x-npz"}
+
+
+def images_npz(n: int = 60, **extra: object) -> bytes:
+    """n 1x4x4 images of two classes: a bright left or right half, with noise."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 2
+    x = rng.normal(0, 0.1, (n, 1, 4, 4)).astype(np.float32)
+    x[y == 0, :, :, :2] += 1
+    x[y == 1, :, :, 2:] += 1
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=x, y=y, **extra)
+    return buf.getvalue()
+
+
+def upload_npz(c: TestClient | httpx.Client, data: bytes, **params: str) -> httpx.Response:
+    return c.post("/datasets", content=data, headers=NPZ, params={"name": "pics"} | params)
 
 
 def regression_csv(n: int = 30) -> bytes:
@@ -132,6 +151,43 @@ def test_jobs_name_a_dataset_by_id(client: TestClient) -> None:
     assert client.get(f"/datasets/{dataset}").status_code == 404
 
 
+def test_npz_images_upload_and_a_cnn_may_train_on_them(client: TestClient) -> None:
+    r = upload_npz(client, images_npz())
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert (d["kind"], d["n_rows"], d["n_features"]) == ("classification", 60, 16)
+    assert d["image_shape"] == [1, 4, 4]
+    cnn = {"kind": "cnn", "channels": [4], "hidden": []}
+    assert client.post("/jobs", json=job_on(d["id"]) | {"net": cnn}).status_code == 201
+    resnet = {"kind": "module", "model": "resnet-mini", "config": {"channels": 4, "blocks": 1}}
+    assert client.post("/jobs", json=job_on(d["id"]) | {"net": resnet}).status_code == 201
+    # Rows are not images: a cnn on a CSV data set is refused, naming the net.
+    rows = upload(client, regression_csv()).json()["id"]
+    r = client.post("/jobs", json=job_on(rows) | {"net": cnn})
+    assert r.status_code == 422 and fields(r) == ["net.kind"]
+    assert "needs images" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(("body", "params", "field", "words"), [
+    (images_npz(pickled=np.array([{"a": 1}], dtype=object)), {}, "file", "unexpected ['pickled']"),
+    (images_npz(), {"target": "y"}, "target", "leave out target"),
+    (b"PK\x03\x04 not really a zip", {}, "file", "not an .npz file"),
+])
+def test_bad_npz_uploads_name_their_problem_and_store_nothing(client: TestClient, body: bytes, params: dict,
+                                                              field: str, words: str) -> None:
+    r = upload_npz(client, body, **params)
+    assert r.status_code == 422 and fields(r) == [field] and words in r.json()["detail"][0]["msg"], r.text
+    assert client.get("/datasets").json()["total"] == 0
+
+
+def test_a_pickled_array_is_refused_not_loaded(client: TestClient) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, x=np.array([{"__reduce__": 1}] * 30, dtype=object), y=np.zeros(30))
+    r = upload_npz(client, buf.getvalue())
+    assert r.status_code == 422 and "pickle" in r.json()["detail"][0]["msg"]
+    assert client.get("/datasets").json()["total"] == 0
+
+
 @pytest.fixture()
 def limited(sqlite_settings: Settings) -> Iterator[TestClient]:
     """Small limits: 1 kB bodies in general, 4 kB CSV files of at most 100 rows."""
@@ -188,10 +244,13 @@ def test_jobs_train_on_uploaded_data(service: Service) -> None:
     with httpx.Client(base_url=service.url, headers=service.headers, timeout=30) as c:
         reg = upload(c, regression_csv(200))
         cls = upload(c, classification_csv(200), target="level")
-        assert reg.status_code == cls.status_code == 201, (reg.text, cls.text)
+        pics = upload_npz(c, images_npz(200))
+        assert reg.status_code == cls.status_code == pics.status_code == 201, (reg.text, cls.text, pics.text)
         jobs = [c.post("/jobs", json=job_on(d.json()["id"], steps=200)) for d in (reg, cls)]
+        cnn = {"kind": "cnn", "channels": [4], "hidden": []}
+        jobs.append(c.post("/jobs", json=job_on(pics.json()["id"], steps=200) | {"net": cnn}))
         assert all(j.status_code == 201 for j in jobs), [j.text for j in jobs]
-    for job, kind in zip(jobs, ("regression", "classification"), strict=True):
+    for job, kind in zip(jobs, ("regression", "classification", "images"), strict=True):
         final = flows.wait_status(service, job.json()["id"], {"succeeded", "failed"}, timeout=120)
         assert final["status"] == "succeeded", (final["error"], final["shards"], service.log("w1")[-3000:])
         for run in final["runs"]:
@@ -200,5 +259,8 @@ def test_jobs_train_on_uploaded_data(service: Service) -> None:
             assert not s["diverged"]
         if kind == "classification":
             assert all(0.5 <= r["summary"]["final_val_accuracy"] <= 1 for r in final["runs"]), final["runs"]
+        if kind == "images":  # a bright left or right half: the cnn sees the images as images
+            assert final["spec"]["net"]["kind"] == "cnn"
+            assert all(r["summary"]["final_test_accuracy"] >= 0.9 for r in final["runs"]), final["runs"]
         curves = flows.get(service, f"/jobs/{job.json()['id']}/metrics", params={"metric": "val_loss"}).json()
         assert [len(r["metrics"]["val_loss"]["steps"]) for r in curves["runs"]] == [4, 4]

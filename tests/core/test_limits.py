@@ -61,6 +61,7 @@ class Arrays:
     y: np.ndarray
     kind: str
     n_classes: int
+    image_shape: tuple[int, int, int] | None = None
 
 
 @pytest.mark.parametrize("kind,n_classes", [("regression", 0), ("classification", 3)])
