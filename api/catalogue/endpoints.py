@@ -1,4 +1,4 @@
-"""What a spec can name: optimizers, tasks, presets (from the engine's torch-free tables)."""
+"""What a spec can name: optimizers, models, tasks, presets (from the engine's torch-free tables)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from api.deps import SessionDep, SettingsDep
 from core import capabilities
+from engine.model_defs import MODELS
+from engine.model_defs import describe as describe_model
 from engine.presets import DESCRIPTIONS, PRESETS
 from engine.task_table import catalogue as task_catalogue
 
@@ -17,16 +19,24 @@ router = APIRouter(tags=["catalogue"])
 @router.get("/optimizers", description="Every optimizer a job may name: the built-ins and the plugins "
             "live workers offer, each with its hyperparameters' types, defaults and ranges, its "
             "granularity, package and version, and how many live workers can train it.")
-def optimizers(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+def list_optimizers(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
     return capabilities.catalogue(session, settings.worker_ttl_seconds)
+
+
+@router.get("/models", description="Every model a job may train as net {\"kind\": \"module\", \"model\": "
+            "name, \"config\": {...}}: its settings' types, defaults and ranges, whether it needs "
+            "images and whether it keeps batch-norm statistics. Each is a plain nn.Module that workers "
+            "train K runs at once through torch.func.")
+def list_models() -> list[dict[str, Any]]:
+    return [describe_model(d) for d in MODELS.values()]
 
 
 @router.get("/tasks", description="Every task a spec can train on: its kind, widths, image shape, the "
             "task fields it reads, and 'dataset' (an uploaded CSV).")
-def tasks() -> list[dict[str, Any]]:
+def list_tasks() -> list[dict[str, Any]]:
     return task_catalogue()
 
 
 @router.get("/presets", description="Named specs; submit one with {\"preset\": name, \"overrides\": {...}}.")
-def presets() -> list[dict[str, Any]]:
+def list_presets() -> list[dict[str, Any]]:
     return [{"name": n, "description": DESCRIPTIONS.get(n, ""), "spec": s} for n, s in PRESETS.items()]

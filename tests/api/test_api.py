@@ -128,6 +128,15 @@ def test_catalogue_and_health(client: TestClient) -> None:
     assert (tasks["sines"]["in_dim"], tasks["blobs"]["out_dim"], tasks["digits"]["image_shape"]) == (
         2, 4, [1, 8, 8])
     assert "seed-wave" in {p["name"] for p in client.get("/presets").json()}
+    models = {m["name"]: m for m in client.get("/models").json()}
+    resnet = models["resnet-mini"]
+    assert resnet["needs_images"] and resnet["batch_norm"]
+    assert {(c["name"], c["default"]) for c in resnet["config"]} == {("channels", 16), ("blocks", 2)}
+    # A model GET /models lists trains: the job is accepted with the settings filled in.
+    job = client.post("/jobs", json={"preset": "resnet-digits", "overrides": {"train": {"steps": 10}}})
+    assert job.status_code == 201 and job.json()["spec"]["net"]["config"] == {"channels": 16, "blocks": 2}
+    bad = client.post("/jobs", json={"preset": "resnet-digits", "overrides": {"net": {"model": "vgg"}}})
+    assert bad.status_code == 422 and _fields(bad) == ["overrides.net.model"]
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["database"] and ready.json()["broker"]
