@@ -29,6 +29,7 @@ from pydantic import (
 
 from engine import plugins
 from engine.net_spec import NetSpec
+from engine.optimizer_defs import hparam_field
 from engine.registry import REGISTRY, HParam, OptimizerDef
 from engine.strict import DISTINCT, INT32_MAX, Strict
 from engine.study_spec import Study
@@ -87,22 +88,9 @@ class StoredPluginArm(ArmBase):
         return OptimizerDef(self.optimizer, self.optimizer, "", hp, vectorized=False, plugin=True)
 
 
-def _field_for(h: HParam) -> tuple[Any, Any]:
-    if h.kind == "bool":
-        return (bool, Field(h.default, description=h.doc))
-    kw: dict[str, Any] = {"allow_inf_nan": False, "description": f"{h.doc} {h.range_text()}".strip()}
-    if h.kind == "int":
-        kw.pop("allow_inf_nan")
-    if h.low is not None:
-        kw["gt" if h.low_open else "ge"] = h.low
-    if h.high is not None:
-        kw["lt" if h.high_open else "le"] = h.high
-    return (int if h.kind == "int" else float, Field(h.default, **kw))
-
-
 def _arm_model(opt: OptimizerDef, base: type[ArmBase] = ArmBase) -> type[ArmBase]:
     fields: dict[str, Any] = {"optimizer": (Literal[opt.name], ...)}  # type: ignore[valid-type]
-    fields.update({h.name: _field_for(h) for h in opt.hparams})
+    fields.update({h.name: hparam_field(h) for h in opt.hparams})
     cls_name = "".join(p.capitalize() for p in opt.name.split("_")) + "Arm"
     return create_model(cls_name, __base__=base, __doc__=opt.doc, **fields)
 
@@ -192,8 +180,8 @@ class TaskSpec(Strict):
     dataset: str | None = Field(None, max_length=36,
                                 description="'dataset': the id of an uploaded CSV (POST /datasets)")
     n: int = Field(10_000, ge=20, le=1_000_000,
-                   description="points generated; 'digits' uses min(n, 1797) of its images; "
-                   "'dataset' uses min(n, its rows), set when the job is stored")
+                   description="points generated; 'digits' and 'digits-reconstruct' use min(n, 1797) of "
+                   "the images; 'dataset' uses min(n, its rows), set when the job is stored")
     noise: float = Field(0.03, ge=0, allow_inf_nan=False,
                          description="label noise scale (unused by 'digits', 'digits-reconstruct' and "
                          "'tokens')")
