@@ -1,20 +1,33 @@
 """The client's typed results: the API's response schemas (``/openapi.json``), as pydantic
 models. Fields the server adds later are kept, not refused (``extra="allow"``), so an older
-client keeps working against a newer API. ``to_dataframe()`` needs pandas, which optarena
-does not install: ``pip install pandas``."""
+client keeps working against a newer API; ``answer["field"]`` reads like the JSON does.
+``to_dataframe()`` needs pandas: ``pip install 'optarena[notebook]'``."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from optarena import frames
 from optarena.frames import frame
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})  # a job's final statuses
 
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    def __getitem__(self, name: str) -> Any:
+        """A field by its JSON name, as in the answer's dict (``study["kind"]``)."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
 
 
 class Run(ApiModel):
@@ -63,7 +76,7 @@ class JobSummary(ApiModel):
 
     @property
     def done(self) -> bool:
-        return self.status in ("succeeded", "failed", "cancelled")
+        return self.status in TERMINAL
 
 
 class Job(JobSummary):
@@ -120,3 +133,105 @@ class Preset(ApiModel):
     name: str
     description: str
     spec: dict[str, Any]
+
+
+class Interval(ApiModel):
+    """The mean over seeds, its confidence interval and the spread; None where undefined."""
+
+    mean: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    std: float | None = None
+
+
+class Reach(ApiModel):
+    """Steps until the validation loss first reached the job's target, per run that did."""
+
+    steps: list[int] = []
+    n_runs: int = 0
+    n_reached: int = 0
+    mean_step: float | None = None
+
+
+class ArmResult(ApiModel):
+    arm: str
+    n_seeds: int
+    n_diverged: int
+    rank: int
+    group: str
+    final_val: Interval
+    final_test: Interval
+    best_val: Interval
+    gap: Interval
+    time_to_target: Reach
+
+
+class Results(ApiModel):
+    """``GET /jobs/{id}/results``: per arm, statistics over seeds of the finished runs,
+    ranked by mean final validation loss; ``pairs`` are the paired tests between arms."""
+
+    job_id: str
+    status: str
+    n_finished: int
+    n_runs: int
+    arms: list[ArmResult]
+    pairs: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    target: float | None = None
+    ranking: list[dict[str, Any]] = []
+    rank_rule: str | None = None
+    ci_description: str | None = None
+
+    def to_dataframe(self) -> Any:
+        """One row per arm (index ``arm``), best first: ``final_test_mean``, ``final_val_ci_low``, ..."""
+        return frames.arms_frame([a.model_dump() for a in self.arms])
+
+
+class Study(ApiModel):
+    """``GET /jobs/{id}/study``: what the job's study found. The fields here are every kind's;
+    the rest depend on ``kind`` (tuning, batch_size, ...: see /docs) and are attributes too."""
+
+    job_id: str
+    status: str
+    kind: str | None
+    complete: bool
+    n_runs: int | None = None
+    n_finished: int | None = None
+    fitting: list[dict[str, Any]] | None = None  # per run: over/underfitting flags and reasons
+    target: float | None = None
+
+
+class Profile(ApiModel):
+    """``GET /profiles``: per arm, the fraction of the jobs in which it reached the job's
+    target within ``tau`` times the fastest arm's cost (``measure``)."""
+
+    measure: str
+    jobs: list[str]
+    costs: dict[str, dict[str, float | None]]  # job -> arm -> cost (None: not reached)
+    profile: dict[str, list[float]]  # "tau" and one list per arm
+
+    def to_dataframe(self) -> Any:
+        """One row per tau (the index), one column per arm: ``.plot(drawstyle="steps-post")``."""
+        return frame(self.profile).set_index("tau")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A job's report (``png``, ``svg`` or ``html``); a notebook shows it as a cell's value."""
+
+    format: str
+    content: bytes
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        out = Path(path)
+        out.write_bytes(self.content)
+        return out
+
+    def _repr_png_(self) -> bytes | None:
+        return self.content if self.format == "png" else None
+
+    def _repr_svg_(self) -> str | None:
+        return self.content.decode() if self.format == "svg" else None
+
+    def _repr_html_(self) -> str | None:
+        return self.content.decode() if self.format == "html" else None
