@@ -223,20 +223,22 @@ class Endpoints(Generic[H]):
     # -- data sets, studies, the catalogue -------------------------------------------------
 
     @operation
-    def upload_dataset(self, csv: bytes | str | os.PathLike[str], target: str, name: str | None = None,
-                       kind: str = "auto") -> Plan[models.Dataset]:
-        """Upload a CSV file: ``csv`` is its path, or its content as bytes (then give
-        ``name``). ``target`` is the header of the column to predict."""
-        if isinstance(csv, bytes):
-            body, default_name = csv, None
+    def upload_dataset(self, data: bytes | str | os.PathLike[str], target: str | None = None,
+                       name: str | None = None, kind: str = "auto") -> Plan[models.Dataset]:
+        """Upload a CSV file (``target``: the header of the column to predict) or a NumPy .npz
+        of arrays ``x`` and ``y`` (no target): ``data`` is its path, or its content as bytes
+        (then give ``name``). An .npz is told apart by its bytes, as the API does."""
+        if isinstance(data, bytes):
+            body, default_name = data, None
         else:
-            body, default_name = Path(csv).read_bytes(), Path(csv).stem
+            body, default_name = Path(data).read_bytes(), Path(data).stem
         name = name or default_name
         if not name:
             raise ValueError("give the data set a name")
-        return self._model(models.Dataset, "POST", "/datasets", content=body,
-                           headers={"Content-Type": "text/csv"},
-                           params={"name": name, "target": target, "kind": kind})
+        npz = body.startswith(b"PK\x03\x04")  # a zip: numpy.savez's format
+        params = {"name": name, "kind": kind} | ({} if target is None else {"target": target})
+        return self._model(models.Dataset, "POST", "/datasets", content=body, params=params,
+                           headers={"Content-Type": "application/x-npz" if npz else "text/csv"})
 
     @operation
     def datasets(self, limit: int = 20, offset: int = 0) -> Plan[models.DatasetPage]:
@@ -272,6 +274,11 @@ class Endpoints(Generic[H]):
     @operation
     def tasks(self) -> Plan[list[dict[str, Any]]]:
         return self._json("GET", "/tasks")
+
+    @operation
+    def models(self) -> Plan[list[dict[str, Any]]]:
+        """Every model a job may train as ``net: {"kind": "module", "model": ...}``, with its settings."""
+        return self._json("GET", "/models")
 
     # Last: in the class body its name hides the built-in ``list`` from the annotations after it.
     @operation

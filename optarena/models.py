@@ -113,6 +113,7 @@ class Dataset(ApiModel):
     target: str
     n_rows: int
     n_features: int
+    image_shape: list[int] | None = None  # (C, H, W) of an .npz of images
     feature_names: list[str]
     class_names: list[str] | None = None
     sha256: str

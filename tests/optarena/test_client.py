@@ -13,6 +13,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from optarena.client import ApiError, Client, retry_delay
@@ -98,6 +99,12 @@ def test_datasets_upload_list_get_delete(service: Service, tmp_path: Path) -> No
         assert bad.value.status == 422
         with pytest.raises(ValueError):
             c.upload_dataset(b"x,y\n", target="y")  # bytes need a name
+        # An .npz of images goes by path too: no target, its shape kept.
+        npz = tmp_path / "pictures.npz"
+        np.savez(npz, x=np.random.default_rng(0).random((40, 1, 4, 4)), y=np.arange(40) % 2)
+        pictures = c.upload_dataset(npz)
+        assert (pictures.name, pictures.image_shape) == ("pictures", [1, 4, 4])
+        assert pictures.kind == "classification"
 
 
 def test_catalogue_study_and_profile(service: Service) -> None:
@@ -106,6 +113,7 @@ def test_catalogue_study_and_profile(service: Service) -> None:
         assert all(isinstance(p, Preset) for p in presets) and "seed-wave" in {p.name for p in presets}
         assert "adam" in {o["name"] for o in c.optimizers()}
         assert "wave" in {t["name"] for t in c.tasks()}
+        assert "resnet-mini" in {m["name"] for m in c.models()}
         ids = []
         for _ in range(2):  # one active job at a time for this owner
             ids.append(c.submit(preset="seed-wave", overrides=SMALL)["id"])
