@@ -4,6 +4,11 @@ Plain data (no torch): the API validates a spec's model and its settings with it
 its parameters for the limits. A worker builds the model with ``factory`` (engine/modules.py):
 a plain ``nn.Module`` that the cohort trainer runs K times at once through ``torch.func``
 (engine/functional_net.py).
+
+A token model (``tokens``) embeds integer ids, so its embedding needs the task's vocabulary:
+that is its ``vocab`` setting, which spec validation fills in from the task table
+(``with_vocab``). The stored spec then says it, and the parameter count, the limits and the
+module all read it from the config, like any other setting.
 """
 
 from __future__ import annotations
@@ -30,17 +35,33 @@ class ModelDef:
     doc: str = ""
     images: bool = False  # it needs an image task (its input is (C, H, W))
     batch_norm: bool = False  # it keeps running statistics (SAM and batches of one refuse it)
+    tokens: bool = False  # it reads integer token ids and needs a token task (its ``vocab`` setting)
+    # Rules between settings, beyond each one's range: "setting: why" for a bad config, else None.
+    check: Callable[[dict[str, Any]], str | None] | None = None
 
     def settings(self, config: dict[str, Any]) -> dict[str, Any]:
         """``config`` checked against the model's settings, with every default filled in;
         ValueError naming the setting otherwise."""
         try:
-            return _config_model(self).model_validate(config).model_dump()
+            values = _config_model(self).model_validate(config).model_dump()
         except ValidationError as exc:
             e = exc.errors()[0]
             where = ".".join(str(p) for p in e["loc"])
             raise ValueError(f"{where}: {e['msg']} (model {self.name!r} takes "
                              f"{', '.join(h.name for h in self.config) or 'no settings'})") from None
+        problem = self.check(values) if self.check is not None else None
+        if problem:
+            raise ValueError(f"{problem} (model {self.name!r})")
+        return values
+
+    def with_vocab(self, config: dict[str, Any], vocab: int) -> dict[str, Any]:
+        """A token model's settings on a task whose ids run from 0 to ``vocab`` - 1: ``vocab``
+        filled in, or refused when the config names another vocabulary."""
+        given = config.get("vocab", 0)
+        if given not in (0, vocab):
+            raise ValueError(f"config.vocab: {given} is not the task's vocabulary of {vocab} tokens; "
+                             "leave it out and the task's is filled in")
+        return config | {"vocab": vocab}
 
 
 _CONFIG_MODELS: dict[str, type[BaseModel]] = {}
@@ -61,9 +82,39 @@ def _resnet_count(c: dict[str, Any], shape: InputShape, out: int) -> int:
     return stem + blocks * block + ch * out + out
 
 
-def _mlp_count(c: dict[str, Any], shape: InputShape, out: int) -> int:
-    dims = [shape[0], *[c["width"]] * c["depth"], out]
+def _dense_count(dims: list[int]) -> int:
+    """Weights and biases of Linear layers from dims[0] through to dims[-1]."""
     return sum(i * o + o for i, o in zip(dims[:-1], dims[1:], strict=True))
+
+
+def _mlp_count(c: dict[str, Any], shape: InputShape, out: int) -> int:
+    return _dense_count([shape[0], *[c["width"]] * c["depth"], out])
+
+
+def _autoencoder_count(c: dict[str, Any], shape: InputShape, out: int) -> int:
+    return _dense_count([shape[0], c["width"], c["bottleneck"], c["width"], out])
+
+
+def _transformer_count(c: dict[str, Any], shape: InputShape, out: int) -> int:
+    d, ff = c["d_model"], c["ff"]
+    # two layer norms, the q/k/v and output projections, the two feed-forward layers
+    block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * ff + ff) + (ff * d + d)
+    embeddings = c["vocab"] * d + shape[0] * d  # one row per token id, one per position
+    return embeddings + c["layers"] * block + 2 * d + d * out + out
+
+
+def _transformer_check(c: dict[str, Any]) -> str | None:
+    if c["d_model"] % c["heads"]:
+        return f"heads: {c['heads']} must divide d_model ({c['d_model']}): each head takes an equal slice"
+    if c["dropout"]:
+        # engine/functional_net.py's vmap refuses random ops; letting each run draw its own
+        # masks there would take them from torch's global generator: not shared by the arms of
+        # a seed (engine/regularizers.py's policy), changed by which runs share a cohort, and
+        # not redrawn exactly on resume. Until masks follow that policy, only 0 is accepted.
+        return (f"dropout: {c['dropout']} is not supported yet, only 0: dropout inside a model "
+                "would draw its masks per run with no seed policy, so runs could not be "
+                "reproduced or resumed exactly")
+    return None
 
 
 MODELS: dict[str, ModelDef] = {m.name: m for m in (
@@ -80,12 +131,34 @@ MODELS: dict[str, ModelDef] = {m.name: m for m in (
              _mlp_count,
              doc="dense layers with tanh, as an nn.Sequential: the seed net, trained through "
                  "torch.func instead of the stacked MLP"),
+    ModelDef("autoencoder", "MLP autoencoder", "engine.modules:autoencoder",
+             (HParam("width", 64, 1, 4096, doc="units of the encoder's and the decoder's hidden layer"),
+              HParam("bottleneck", 8, 1, 1024, doc="units of the code between encoder and decoder")),
+             _autoencoder_count,
+             doc="an encoder (Linear, tanh, Linear) down to a linear bottleneck and a decoder "
+                 "(Linear, tanh, Linear) out to the task's outputs: on digits-reconstruct, whose "
+                 "targets are the inputs, an autoencoder; elsewhere an MLP with a bottleneck"),
+    ModelDef("transformer", "Transformer encoder", "engine.modules:transformer",
+             (HParam("d_model", 32, 1, 512, doc="width of the token vectors"),
+              HParam("heads", 2, 1, 16, doc="attention heads; must divide d_model"),
+              HParam("layers", 2, 1, 8, doc="encoder blocks"),
+              HParam("ff", 64, 1, 2048, doc="units of each block's feed-forward layer"),
+              HParam("dropout", 0.0, 0.0, 1.0, high_open=True, doc="only 0 for now (see the model's "
+                     "description)"),
+              HParam("vocab", 0, 0, 65_536, doc="rows of the token embedding: the task's vocabulary, "
+                     "filled in from the task (0 until then)")),
+             _transformer_count, tokens=True, check=_transformer_check,
+             doc="a token embedding plus a learned embedding per position, pre-norm encoder blocks "
+                 "(multi-head self-attention, then a GELU feed-forward layer, each with a residual), "
+                 "a final layer norm, mean pooling over the sequence and a linear head (Vaswani et al. "
+                 "2017, scaled down). Needs a token task (tokens). Dropout is refused above 0: under "
+                 "torch.func each run would draw its own masks, with no seed policy yet"),
 )}
 
 
 def describe(d: ModelDef) -> dict[str, Any]:
     """A model as GET /models lists it."""
     return {"name": d.name, "title": d.title, "description": d.doc, "needs_images": d.images,
-            "batch_norm": d.batch_norm,
+            "needs_tokens": d.tokens, "batch_norm": d.batch_norm,
             "config": [{"name": h.name, "type": h.kind, "default": h.default, "min": h.low, "max": h.high,
                         "range": h.range_text(), "description": h.doc} for h in d.config]}

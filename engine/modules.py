@@ -9,6 +9,7 @@ same weights load into either.
 from __future__ import annotations
 
 import importlib
+import math
 
 import torch
 from torch import nn
@@ -116,3 +117,87 @@ def mlp(input_shape: InputShape, out_dim: int, width: int = 64, depth: int = 2) 
     for i, o in zip(dims[:-1], dims[1:], strict=True):
         layers += [nn.Linear(i, o), nn.Tanh()]
     return nn.Sequential(*layers, nn.Linear(dims[-1], out_dim))
+
+
+class Autoencoder(nn.Module):
+    """encoder: in -> width (tanh) -> bottleneck, linear; decoder: bottleneck -> width (tanh) -> out."""
+
+    def __init__(self, in_dim: int, out_dim: int, width: int, bottleneck: int):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(in_dim, width), nn.Tanh(), nn.Linear(width, bottleneck))
+        self.decoder = nn.Sequential(nn.Linear(bottleneck, width), nn.Tanh(), nn.Linear(width, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def autoencoder(input_shape: InputShape, out_dim: int, width: int = 64, bottleneck: int = 8) -> nn.Module:
+    return Autoencoder(input_shape[0], out_dim, width, bottleneck)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention in plain matmuls.
+
+    Not nn.TransformerEncoderLayer: its attention runs scaled_dot_product_attention, and in
+    eval mode the whole layer one fused kernel; vmap has no batching rule for either (torch
+    2.13 warns and loops), so torch.func would run the K runs one after another. These
+    matmuls and the softmax batch over the runs."""
+
+    def __init__(self, d_model: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, T, d)
+        B, T, d = x.shape
+        # (B, T, 3d) -> (3, B, heads, T, d / heads): queries, keys and values per head
+        q, k, v = self.qkv(x).reshape(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        weights = (q @ k.transpose(-2, -1) / math.sqrt(d // self.heads)).softmax(-1)  # (B, heads, T, T)
+        return self.out((weights @ v).transpose(1, 2).reshape(B, T, d))
+
+
+class EncoderBlock(nn.Module):
+    """x + attention(LN(x)), then + feed-forward(LN(.)): the pre-norm block, which trains
+    without a warmup where the original post-norm one needs it (Xiong et al. 2020)."""
+
+    def __init__(self, d_model: int, heads: int, ff: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attention = SelfAttention(d_model, heads)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, ff), nn.GELU(), nn.Linear(ff, d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.norm1(x))
+        return x + self.ff(self.norm2(x))
+
+
+class Transformer(nn.Module):
+    """A sequence classifier. Its rows hold T integer token ids as floats (a token task's
+    rows); each id and each position has a learned vector, and the head reads the mean of
+    the last block's outputs over the sequence."""
+
+    def __init__(self, length: int, out_dim: int, d_model: int, heads: int, layers: int, ff: int,
+                 vocab: int):
+        super().__init__()
+        self.tokens = nn.Embedding(vocab, d_model)
+        self.positions = nn.Embedding(length, d_model)  # every row is used: sequences have length T
+        self.blocks = nn.Sequential(*[EncoderBlock(d_model, heads, ff) for _ in range(layers)])
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, T) ids -> (B, out)
+        h = self.tokens(x.long()) + self.positions.weight  # (B, T, d)
+        return self.head(self.norm(self.blocks(h)).mean(1))
+
+
+def transformer(input_shape: InputShape, out_dim: int, d_model: int = 32, heads: int = 2, layers: int = 2,
+                ff: int = 64, dropout: float = 0.0, vocab: int = 0) -> nn.Module:
+    # engine/model_defs.py refuses dropout > 0 (no seed policy for masks drawn under vmap yet)
+    # and fills vocab in from the task; a direct caller gets the same refusals here.
+    if dropout:
+        raise ValueError("the transformer supports dropout 0 only")
+    if vocab < 1:
+        raise ValueError("the transformer needs the task's vocabulary (config.vocab)")
+    return Transformer(input_shape[0], out_dim, d_model, heads, layers, ff, vocab)

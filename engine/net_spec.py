@@ -28,7 +28,7 @@ class NetSpec(Strict):
     channels: list[Annotated[int, Field(ge=1, le=256)]] = Field(
         [8, 16], min_length=1, max_length=4, description="'cnn': output channels of each 3x3 conv")
     model: str | None = Field(None, max_length=64, description="'module': a model of GET /models "
-                              "(resnet-mini, mlp)")
+                              f"({', '.join(MODELS)})")
     config: dict[str, float | int | bool] = Field(
         {}, max_length=32, validate_default=True,
         description="'module': the model's settings (GET /models); defaults fill the rest")

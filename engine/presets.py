@@ -73,6 +73,32 @@ PRESETS: dict[str, dict[str, Any]] = {
         "seeds": [0, 1, 2, 3, 4],
         "train": {"steps": 2_000, "batch_size": 64, "log_every": 10, "eval_every": 100},
     },
+    # SGD and Momentum at the seed task's 1e-2, Adam and AdamW at torch's default 1e-3. The rule
+    # is learnt within a few hundred steps, so the curves (and steps to accuracy) tell them apart.
+    "transformer-tokens": {
+        "task": {"name": "tokens", "n": 4_000},
+        "net": {"kind": "module", "model": "transformer"},
+        "arms": [
+            {"optimizer": "sgd", "lr": 1e-2},
+            {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
+            {"optimizer": "adam", "lr": 1e-3},
+            {"optimizer": "adamw", "lr": 1e-3},
+        ],
+        "seeds": [0, 1, 2],
+        "train": {"steps": 400, "batch_size": 64, "log_every": 10, "eval_every": 25},
+    },
+    "autoencoder-digits": {
+        "task": {"name": "digits-reconstruct"},
+        "net": {"kind": "module", "model": "autoencoder", "config": {"width": 64, "bottleneck": 8}},
+        "arms": [
+            {"optimizer": "sgd", "lr": 5e-2},
+            {"optimizer": "momentum", "lr": 1e-2, "momentum": 0.9},
+            {"optimizer": "adam", "lr": 1e-3},
+            {"optimizer": "adamw", "lr": 1e-3},
+        ],
+        "seeds": [0, 1, 2],
+        "train": {"steps": 3_000, "batch_size": 64, "log_every": 10, "eval_every": 250},
+    },
 }
 
 # Tuning searches the learning rate, so each optimizer starts from torch's defaults.
@@ -138,6 +164,12 @@ DESCRIPTIONS = {
                   "identical for SGD, Momentum and Adam over 3 seeds.",
     "resnet-digits": "A model of one's own: resnet-mini (residual blocks with batch norm) on the 8x8 "
                      "digits, trained through torch.func, SGD, Momentum, Adam and AdamW over 5 seeds.",
+    "transformer-tokens": "A transformer encoder (2 pre-norm blocks, d_model 32) classifying token "
+                          "sequences by their most frequent of tokens 0, 1 and 2 (chance 1/3), "
+                          "SGD, Momentum, Adam and AdamW over 3 seeds, 400 steps.",
+    "autoencoder-digits": "An MLP autoencoder (64-64-8-64-64) reconstructing the 8x8 digits, SGD, Momentum, "
+                          "Adam and AdamW over 3 seeds, 3,000 steps; the loss is the mean squared error "
+                          "per pixel.",
     "tuning-wave": "Fair tuning: all nine optimizers, 20 learning rates from 1e-4 to 1 on 5 seeds (900 "
                    "runs), each one's best chosen on validation loss, re-run on 15 fresh seeds, "
                    "reported on test loss.",
@@ -152,25 +184,31 @@ DESCRIPTIONS = {
 }
 
 
-# Overrides of these replace the preset's value whole, as lists do: a study's fields depend on
-# its kind, so merging one kind's fields into another's could only give an invalid study.
-REPLACED_WHOLE = frozenset({"study"})
+# A study's fields depend on its kind: an override naming another kind than the preset's study
+# replaces it whole (merging would mix two kinds' fields); one naming none, or the same, is merged.
+TAGGED = {"study": "kind"}
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any], replaced: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _merges(key: str, base: Any, over: Any) -> bool:
+    if not (isinstance(over, dict) and isinstance(base, dict)):
+        return False
+    tag = TAGGED.get(key)
+    return tag is None or over.get(tag, base.get(tag)) == base.get(tag)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
-        nested = isinstance(v, dict) and isinstance(out.get(k), dict) and k not in replaced
-        out[k] = _merge(out[k], v) if nested else v
+        out[k] = _merge(out[k], v) if _merges(k, out.get(k), v) else v
     return out
 
 
 def preset_dict(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The preset as a plain dict, with ``overrides`` merged in field by field (a list, or the
-    study, replaces the preset's whole)."""
+    """The preset as a plain dict, with ``overrides`` merged in field by field (a list, or a
+    study of another kind, replaces the preset's whole)."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    return _merge(PRESETS[name], overrides or {}, REPLACED_WHOLE)
+    return _merge(PRESETS[name], overrides or {})
 
 
 def preset(name: str, overrides: dict[str, Any] | None = None) -> ComparisonSpec:

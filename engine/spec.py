@@ -255,7 +255,7 @@ class ComparisonSpec(Strict):
         net = info.data.get("net")
         if v.dropout and net is not None and net.functional:
             raise ValueError("dropout acts between the stacked mlp's or cnn's layers; a module (or "
-                             "path 'functional') has none to act on: set dropout in the model instead")
+                             "path 'functional') has none to act on")
         for name in ("cutmix", "cutout", "augment"):
             if getattr(v, name) and task.name not in IMAGE_TASKS:
                 raise ValueError(f"{name} needs an image task (digits); {task.name!r} has none")

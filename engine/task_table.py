@@ -25,12 +25,13 @@ class TaskInfo:
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) of a flat row: a CNN may train on it
     size: int | None = None  # a fixed collection: at most this many examples, whatever ``n`` asks
     known_truth: bool = False  # the noise-free function is known (bias-variance needs it)
+    vocab: int | None = None  # rows of token ids 0..vocab-1 (as floats): a token model may train on it
 
     def catalogue_entry(self) -> dict[str, Any]:
         """The task as ``GET /tasks`` lists it."""
         return {"name": self.name, "kind": self.kind, "in_dim": self.in_dim, "out_dim": self.out_dim,
                 "image_shape": list(self.image_shape) if self.image_shape else None,
-                "max_examples": self.size, "known_truth": self.known_truth,
+                "max_examples": self.size, "known_truth": self.known_truth, "vocab": self.vocab,
                 "options": [*COMMON_OPTIONS, *self.options], "description": self.description}
 
 
@@ -46,11 +47,19 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
     TaskInfo("digits", "classification", 64, 10, "scikit-learn's bundled 8x8 digit images, 1,797 of "
              "them, as flat rows of 64 pixels in [0, 1] (a CNN sees 1x8x8 images)",
              image_shape=(1, 8, 8), size=1797),
+    TaskInfo("digits-reconstruct", "regression", 64, 64, "the same digit images, each one's target its "
+             "own 64 pixels: reconstruct the input (an autoencoder's task; the loss is the mean squared "
+             "error per pixel)", size=1797),
+    TaskInfo("tokens", "classification", 16, 3, "sequences of 16 tokens drawn uniformly from a "
+             "vocabulary of 8, as rows of integer ids; the class is whichever of the tokens 0, 1 and 2 "
+             "occurs most often (sequences with a tie for the most are not drawn, so the classes are "
+             "equally likely): every position counts", vocab=8),
     TaskInfo("dataset", None, None, None, "an uploaded CSV (POST /datasets), named by its id in "
              "task.dataset; its widths and kind come from the upload", ("dataset",)),
 )}
 
 IMAGE_TASKS = frozenset(n for n, t in TASKS.items() if t.image_shape is not None)
+TOKEN_TASKS = frozenset(n for n, t in TASKS.items() if t.vocab is not None)
 CLASSIFICATION_TASKS = frozenset(n for n, t in TASKS.items() if t.kind == "classification")
 KNOWN_TRUTH = frozenset(n for n, t in TASKS.items() if t.known_truth)
 

@@ -22,9 +22,15 @@ MLPS = [{"hidden": h, "norm": n} for h in ([], [8], [16, 8], [4, 4, 4]) for n in
 CNNS = [{"kind": "cnn", "channels": c, "hidden": h, "norm": n}
         for c in ([4], [4, 8]) for h in ([], [16]) for n in ("none", "batch", "layer", "instance", "group")]
 # Models count their parameters without torch (engine/model_defs.py); the module must agree.
-MODULES = [{"kind": "module", "model": "resnet-mini", "config": c}
-           for c in ({}, {"channels": 3, "blocks": 1}, {"channels": 8, "blocks": 3})] + \
-          [{"kind": "module", "model": "mlp", "config": c} for c in ({}, {"width": 5, "depth": 1})]
+RESNETS = [{"kind": "module", "model": "resnet-mini", "config": c}
+           for c in ({}, {"channels": 3, "blocks": 1}, {"channels": 8, "blocks": 3})]
+ROW_MODELS = [{"kind": "module", "model": "mlp", "config": c} for c in ({}, {"width": 5, "depth": 1})] + \
+             [{"kind": "module", "model": "autoencoder", "config": c}
+              for c in ({}, {"width": 7, "bottleneck": 2})]
+TRANSFORMERS = [{"kind": "module", "model": "transformer", "config": c}
+                for c in ({}, {"d_model": 6, "heads": 3, "layers": 1, "ff": 5},
+                          {"d_model": 4, "heads": 1, "layers": 3})]
+MODULES = RESNETS + ROW_MODELS + TRANSFORMERS
 
 
 def built(data: TaskData, net: object) -> tuple[int, int]:
@@ -52,7 +58,9 @@ def test_every_task_and_net_option_is_counted_exactly(task: str) -> None:
         assert net_params(spec, task_widths(spec)) == built(data, spec.net)[0] == built(data, spec.net)[1]
         checked += 1
     images = TASKS[task].image_shape is not None  # a CNN and resnet-mini need images
-    assert checked == len(MLPS) + 2 + (len(CNNS) + 3 if images else 0)
+    tokens = TASKS[task].vocab is not None  # the transformer needs token ids
+    assert checked == len(MLPS) + len(ROW_MODELS) + (len(CNNS) + len(RESNETS) if images else 0) + (
+        len(TRANSFORMERS) if tokens else 0)
 
 
 @dataclass
