@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from api import errors
+from api import errors, openapi
 from api.catalogue.endpoints import router as catalogue_router
 from api.dashboard.endpoints import router as dashboard_router
 from api.datasets.endpoints import UPLOAD_PATH
@@ -55,8 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # FastAPI's own /docs and /redoc load their assets from a CDN; ours serve them locally.
     app = FastAPI(title="optarena", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, generate_unique_id_function=openapi.operation_id)
     errors.install(app)
+    openapi.install(app)
     for router in (jobs_router, metrics_router, events_router, catalogue_router, reports_router,
                    studies_router, profiles_router, datasets_router, prometheus_router):
         # Every route that loads a job by id answers 404 for a missing job or another owner's

@@ -28,8 +28,10 @@ Offered = Mapping[str, OptimizerDef] | None  # plugin optimizers live workers of
 
 
 def _validate(data: Any, optimizers: Offered) -> ComparisonSpec:
+    # Strict: a request is JSON, and its types are the schema's (no "5" for 5, no 1 for true),
+    # so what /openapi.json calls invalid is refused.
     context = None if optimizers is None else {"optimizers": optimizers}
-    return ComparisonSpec.model_validate(data, context=context)
+    return ComparisonSpec.model_validate(data, context=context, strict=True)
 
 
 @dataclass
@@ -68,7 +70,8 @@ def spec_errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]
 
 
 def _parse_preset(body: dict[str, Any], optimizers: Offered) -> JobRequest:
-    name, overrides = body["preset"], body.get("overrides") or {}
+    name, overrides = body["preset"], body.get("overrides")
+    overrides = {} if overrides is None else overrides
     extra = sorted(set(body) - {"preset", "overrides"})
     if extra:
         return JobRequest(errors=[error([k], "not allowed next to 'preset'; put spec fields under "
@@ -94,13 +97,27 @@ def _parse_spec(body: dict[str, Any], optimizers: Offered) -> JobRequest:
         return JobRequest(errors=spec_errors(exc, []))
 
 
+def json_numbers(value: Any) -> Any:
+    """``value`` with every whole float as an int: JSON has one number type, so ``5.0`` is the
+    integer 5 (as JSON Schema counts it), which strict validation would otherwise refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_numbers(v) for v in value]
+    return value
+
+
 def parse_request(body: Any, optimizers: Offered = None) -> JobRequest:
     """A decoded JSON body as a request; ``optimizers``: the plugins an arm may name."""
+    body = json_numbers(body)
     if not isinstance(body, dict):
         return JobRequest(errors=[error([], "the body must be a JSON object: a comparison spec or "
                                         "{\"preset\": name, \"overrides\": {...}}", "dict_type")])
     found, errors = labels.read({k: v for k, v in body.items() if k in labels.FIELDS})
-    notify, notify_errors = webhooks.read(body["notify"]) if "notify" in body else (None, [])
+    given = body.get("notify")  # null, like leaving it out: no webhook
+    notify, notify_errors = webhooks.read(given) if given is not None else (None, [])
     rest = {k: v for k, v in body.items() if k not in labels.FIELDS and k != "notify"}
     request = _parse_spec(rest, optimizers).labelled(found, errors + notify_errors)
     request.notify = notify

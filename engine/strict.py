@@ -1,6 +1,13 @@
 """The base of every spec model: unknown fields are errors and a validated spec is frozen."""
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
+
+# The JSON schema's word for a list a validator keeps free of repeats (the API's schema says it).
+DISTINCT: dict[str, Any] = {"uniqueItems": True}
+# The largest integer a database INTEGER column holds: a count or seed beyond it cannot be stored.
+INT32_MAX = 2**31 - 1
 
 
 class Strict(BaseModel):

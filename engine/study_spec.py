@@ -22,6 +22,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.strict import DISTINCT, INT32_MAX
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,7 +45,17 @@ class LogGrid(_Strict):
         return [float(f"{10 ** (a + (b - a) * i / (self.points - 1)):.6g}") for i in range(self.points)]
 
 
-Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Seed = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+GRID_VALUES = (1, 10)  # values of one searched hyperparameter, fewest and most
+
+
+def _grid_schema(schema: dict) -> None:
+    """What ``_grid_lists`` checks, said in the schema: ``lr`` has its own grid, and each list
+    holds 1 to 10 distinct values."""
+    schema["propertyNames"] = {"not": {"const": "lr"}}
+    schema["additionalProperties"] |= {"minItems": GRID_VALUES[0], "maxItems": GRID_VALUES[1]} | DISTINCT
 
 
 class TuningStudy(_Strict):
@@ -51,8 +63,9 @@ class TuningStudy(_Strict):
     lr: LogGrid = LogGrid()
     grid: dict[str, list[Annotated[float, Field(allow_inf_nan=False)]]] = Field(
         {}, max_length=3, description="other hyperparameters to search, e.g. {\"momentum\": [0.5, 0.9]}; "
-        "each arm searches the ones it has")
+        "each arm searches the ones it has", json_schema_extra=_grid_schema)
     test_seeds: list[Seed] = Field([1000, 1001, 1002, 1003, 1004], min_length=1, max_length=100,
+                                   json_schema_extra=DISTINCT,
                                    description="fresh seeds for the re-run of each arm's chosen point")
     select_on: Literal["final_val_loss", "best_val_loss"] = Field(
         "final_val_loss", description="validation metric, averaged over seeds, that picks the point")
@@ -63,8 +76,8 @@ class TuningStudy(_Strict):
         for name, values in v.items():
             if name == "lr":
                 raise ValueError("the learning rate is searched by 'lr'; leave it out of 'grid'")
-            if not 1 <= len(values) <= 10:
-                raise ValueError(f"grid '{name}' needs 1 to 10 values")
+            if not GRID_VALUES[0] <= len(values) <= GRID_VALUES[1]:
+                raise ValueError(f"grid '{name}' needs {GRID_VALUES[0]} to {GRID_VALUES[1]} values")
             if len(set(values)) != len(values):
                 raise ValueError(f"grid '{name}' values must be distinct")
         return v
@@ -79,8 +92,8 @@ class TuningStudy(_Strict):
 
 class BatchSizeStudy(_Strict):
     kind: Literal["batch_size"]
-    batch_sizes: list[Annotated[int, Field(ge=0)]] = Field(
-        [1, 16, 64, 256, 0], min_length=2, max_length=12,
+    batch_sizes: list[Annotated[int, Field(ge=0, le=INT32_MAX)]] = Field(
+        [1, 16, 64, 256, 0], min_length=2, max_length=12, json_schema_extra=DISTINCT,
         description="0 is full-batch gradient descent")
     sharpness_radius: float = Field(0.05, gt=0, le=1, allow_inf_nan=False,
                                     description="perturbation radius, relative to each run's weight norm")

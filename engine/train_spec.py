@@ -11,15 +11,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from engine.strict import Strict
+from engine.strict import INT32_MAX, Strict
 
 
 class Schedule(Strict):
     """Learning-rate multiplier over training; ``lr`` stays the peak value."""
 
     kind: Literal["constant", "cosine", "step", "exponential", "linear"] = "constant"
-    warmup_steps: int = Field(0, ge=0, description="linear ramp from 0 to lr")
-    step_size: int = Field(1000, ge=1, description="'step': steps between decays")
+    warmup_steps: int = Field(0, ge=0, le=INT32_MAX, description="linear ramp from 0 to lr")
+    step_size: int = Field(1000, ge=1, le=INT32_MAX, description="'step': steps between decays")
     gamma: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="'step'/'exponential' factor")
     min_factor: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="floor for cosine/linear")
 
@@ -61,7 +61,8 @@ class Lookahead(Strict):
 
 
 class EarlyStopping(Strict):
-    patience: int = Field(10, ge=1, description="evaluations without improvement before stopping")
+    patience: int = Field(10, ge=1, le=INT32_MAX,
+                          description="evaluations without improvement before stopping")
     min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
@@ -70,12 +71,12 @@ class TrainSpec(Strict):
     examples: int | None = Field(
         None, ge=1, le=10_000_000_000, description="a budget in examples seen instead of steps: each "
         "run trains ceil(examples / its batch size) steps, so batch sizes compare at equal data")
-    batch_size: int = Field(64, ge=1)
-    log_every: int = Field(1, ge=1, description="steps between train-loss points")
+    batch_size: int = Field(64, ge=1, le=INT32_MAX)
+    log_every: int = Field(1, ge=1, le=INT32_MAX, description="steps between train-loss points")
     diag_every: int = Field(
-        10, ge=1, description="steps between gradient-norm and update-to-weight-ratio points "
+        10, ge=1, le=INT32_MAX, description="steps between gradient-norm and update-to-weight-ratio points "
         "(each costs ~8% of a step, so not every step by default)")
-    eval_every: int = Field(100, ge=1, description="validation and test metrics")
+    eval_every: int = Field(100, ge=1, le=INT32_MAX, description="validation and test metrics")
     early_stopping: EarlyStopping | None = None
     target_loss: float | None = Field(None, gt=0, allow_inf_nan=False, description="validation loss to reach")
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.catalogue.schemas import OptimizerOut, PresetOut, TaskOut
 from api.deps import SessionDep, SettingsDep
 from core import capabilities
 from engine.model_defs import MODELS
@@ -16,9 +17,10 @@ from engine.task_table import catalogue as task_catalogue
 router = APIRouter(tags=["catalogue"])
 
 
-@router.get("/optimizers", description="Every optimizer a job may name: the built-ins and the plugins "
-            "live workers offer, each with its hyperparameters' types, defaults and ranges, its "
-            "granularity, package and version, and how many live workers can train it.")
+@router.get("/optimizers", response_model=list[OptimizerOut],
+            description="Every optimizer a job may name: the built-ins and the plugins live workers offer, "
+            "each with its hyperparameters' types, defaults and ranges, its granularity, package and "
+            "version, and how many live workers can train it.")
 def list_optimizers(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
     return capabilities.catalogue(session, settings.worker_ttl_seconds)
 
@@ -31,12 +33,14 @@ def list_models() -> list[dict[str, Any]]:
     return [describe_model(d) for d in MODELS.values()]
 
 
-@router.get("/tasks", description="Every task a spec can train on: its kind, widths, image shape, the "
-            "task fields it reads, and 'dataset' (an uploaded CSV).")
+@router.get("/tasks", response_model=list[TaskOut],
+            description="Every task a spec can train on: its kind, widths, image shape, the task fields it "
+            "reads, and 'dataset' (an uploaded CSV).")
 def list_tasks() -> list[dict[str, Any]]:
     return task_catalogue()
 
 
-@router.get("/presets", description="Named specs; submit one with {\"preset\": name, \"overrides\": {...}}.")
+@router.get("/presets", response_model=list[PresetOut],
+            description="Named specs; submit one with {\"preset\": name, \"overrides\": {...}}.")
 def list_presets() -> list[dict[str, Any]]:
     return [{"name": n, "description": DESCRIPTIONS.get(n, ""), "spec": s} for n, s in PRESETS.items()]

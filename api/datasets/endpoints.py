@@ -55,8 +55,9 @@ DatasetDep = Annotated[Dataset, Depends(load_dataset)]
                                              "e.g. file.row.17.x2 or target, and what to fix"}})
 def upload_dataset(session: SessionDep, settings: SettingsDep, owner: OwnerDep, response: Response,
                    body: Annotated[bytes, Depends(file_body)],
-                   name: Annotated[str, Query(min_length=1, max_length=200, description="a name to show")],
-                   target: Annotated[str | None, Query(min_length=1, max_length=200,
+                   name: Annotated[str, Query(min_length=1, max_length=200, description="a name to show",
+                                              examples=["houses"])],
+                   target: Annotated[str | None, Query(min_length=1, max_length=200, examples=["y"],
                                                        description="a CSV's column to predict (an .npz "
                                                                    "predicts its array y)")] = None,
                    kind: Annotated[Kind, Query(description="what the target is; auto guesses")] = "auto",

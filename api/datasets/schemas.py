@@ -56,12 +56,15 @@ Train on it with `{"task": {"name": "dataset", "dataset": "<id>"}}` in a job's s
 uses min(`task.n`, rows) rows, split into train/validation/test by `task.seed`, with features
 standardized by the training split's mean and standard deviation."""
 
+# 24 rows of a regression target y from features x1 and x2: an upload the route accepts.
+EXAMPLE_CSV = "x1,x2,y\n" + "".join(f"{i / 10:.1f},{7 * i % 11 / 10:.1f},{0.3 * i - 1:.2f}\n"
+                                    for i in range(24))
+
 CSV_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "the CSV file itself, with a header row, or an .npz of arrays x and y",
-        "content": {"text/csv": {"schema": {"type": "string"},
-                                 "example": "x1,x2,y\n0.1,1.5,0.32\n0.7,-0.2,1.05\n"},
+        "content": {"text/csv": {"schema": {"type": "string"}, "example": EXAMPLE_CSV},
                     NPZ_MEDIA: {"schema": {"type": "string", "format": "binary"}}},
     }
 }

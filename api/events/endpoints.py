@@ -62,11 +62,11 @@ SSE_ITEM = {"type": "object", "properties": {"data": {"type": "string"}, "event"
 @router.get("/{job_id}/events", response_class=Response, description=EVENTS_DOC,
             responses={200: {"description": "Successful Response",
                              "content": {"text/event-stream": {"itemSchema": SSE_ITEM}}}})
-async def job_events(job_id: StreamJobDep, settings: SettingsDep, request: Request,
-                     after: Annotated[int | None,
-                                      Query(ge=0, le=INT_MAX, description="resume after this id")] = None,
-                     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-                     ) -> EventSourceResponse:
+async def get_job_events(job_id: StreamJobDep, settings: SettingsDep, request: Request,
+                         after: Annotated[int | None,
+                                          Query(ge=0, le=INT_MAX, description="resume after this id")] = None,
+                         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+                         ) -> EventSourceResponse:
     batches = follow(settings, job_id, _cursor(after, last_event_id), True, request.is_disconnected)
     return EventSourceResponse(_sse(batches), headers=SSE_HEADERS)
 
@@ -75,11 +75,12 @@ JSONL_DOC = """The event stream as JSON Lines, one `{"id", "event", "data"}` obj
 `follow=true` keeps it open until the job ends."""
 
 
-@router.get("/{job_id}/metrics.jsonl", description=JSONL_DOC,
-            responses={200: {"content": {"application/x-ndjson": {}}}})
-async def job_events_jsonl(job_id: StreamJobDep, settings: SettingsDep, request: Request,
-                           follow_: Annotated[bool, Query(alias="follow")] = False,
-                           after: Annotated[int, Query(ge=0, le=INT_MAX)] = 0) -> StreamingResponse:
+@router.get("/{job_id}/metrics.jsonl", response_class=Response, description=JSONL_DOC,
+            responses={200: {"description": "Successful Response",
+                             "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
+async def get_job_events_jsonl(job_id: StreamJobDep, settings: SettingsDep, request: Request,
+                               follow_: Annotated[bool, Query(alias="follow")] = False,
+                               after: Annotated[int, Query(ge=0, le=INT_MAX)] = 0) -> StreamingResponse:
     async def lines() -> AsyncIterator[bytes]:
         async for frames in follow(settings, job_id, after, follow_, request.is_disconnected):
             if frames:

@@ -9,12 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.broker import broker_reachable
 from api.deps import SettingsDep
+from api.health.schemas import Health, Readiness
 from models.db import engine_for
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", description="The process is up.")
+@router.get("/healthz", response_model=Health, description="The process is up.")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -28,7 +29,9 @@ def _database_ok(url: str) -> bool:
         return False
 
 
-@router.get("/readyz", description="The database and the broker are reachable (503 otherwise).")
+@router.get("/readyz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "the database or the broker is unreachable"}},
+            description="The database and the broker are reachable (503 otherwise).")
 async def readyz(settings: SettingsDep) -> JSONResponse:
     db = await run_in_threadpool(_database_ok, settings.database_url)
     broker = await run_in_threadpool(broker_reachable, settings)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from api.broker import enqueue_plan
 from api.deps import INT_MAX, JobDep, OwnerDep, SessionDep, SettingsDep
 from api.jobs import service
+from api.jobs.body import EXAMPLES, JobSubmission
 from api.jobs.filters import JobFilterDep
 from api.jobs.schemas import (
     CREATE_DESCRIPTION,
-    CREATE_EXAMPLES,
     LIST_DESCRIPTION,
     PATCH_DESCRIPTION,
     JobOut,
@@ -29,13 +29,14 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 @router.post("", status_code=201, response_model=JobOut, description=CREATE_DESCRIPTION,
-             responses={200: {"description": "the job already created with this Idempotency-Key"},
+             responses={200: {"model": JobOut, "description": "the job already created with this "
+                                                               "Idempotency-Key"},
                         409: {"description": "the key was used with a different body"},
                         429: {"description": "the owner has the most queued or running jobs allowed"},
                         422: {"description": "invalid spec or a limit exceeded, with the path of each "
                                               "bad field"}})
 def create_job(session: SessionDep, settings: SettingsDep, owner: OwnerDep, response: Response,
-               body: Annotated[Any, Body(openapi_examples=CREATE_EXAMPLES)],
+               body: Annotated[JobSubmission, Body(openapi_examples=EXAMPLES)],
                key: IdempotencyKey = None) -> dict[str, Any]:
     job, created = submit(session, settings, owner, body, key=key)
     session.commit()

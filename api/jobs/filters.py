@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator
+from pydantic import BeforeValidator
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,18 @@ Sort = Literal["created_at", "-created_at", "name", "-name"]
 # (ASCII case only on SQLite) and keeps NULL out of the keyset comparison.
 SORT_KEYS: dict[str, Any] = {"created_at": Job.created_at,
                              "name": func.lower(func.coalesce(Job.name, ""))}
-TagQuery = Annotated[str, AfterValidator(labels.tag)]
+
+
+def _not_a_number(value: Any) -> Any:
+    """pydantic reads a number as seconds since 1970; the schema promises an ISO 8601 time only."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return value
+    raise ValueError("give an ISO 8601 time such as 2026-01-31T12:00:00Z, not a number")
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 @dataclass(frozen=True)
@@ -78,16 +89,16 @@ def _utc(param: str, when: datetime | None) -> datetime | None:
 
 def job_filter(
     status: Status | None = None,
-    tag: Annotated[list[TagQuery] | None, Query(max_length=labels.MAX_TAGS,
+    tag: Annotated[list[labels.Tag] | None, Query(max_length=labels.MAX_TAGS,
                                                 description="jobs carrying this tag (repeat it: every "
                                                 "tag given must be on the job); case does not matter")]
     = None,
     preset: Annotated[str | None, Query(max_length=64, description="jobs made from this preset")] = None,
     q: Annotated[str | None, Query(max_length=labels.MAX_NAME,
                                    description="text in the job's name, case ignored")] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601; jobs created at or after "
+    created_after: Annotated[IsoTime | None, Query(description="ISO 8601; jobs created at or after "
                                                     "this time (no offset: UTC)")] = None,
-    created_before: Annotated[datetime | None, Query(description="ISO 8601; jobs created before this "
+    created_before: Annotated[IsoTime | None, Query(description="ISO 8601; jobs created before this "
                                                      "time (no offset: UTC)")] = None,
     sort: Annotated[Sort, Query(description="the order; '-' for descending")] = "-created_at",
     cursor: Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page, "

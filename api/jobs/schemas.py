@@ -1,4 +1,5 @@
-"""Response schemas of the jobs routes, and the request examples shown in /docs."""
+"""Response schemas of the jobs routes, and their descriptions shown in /docs (the request body:
+api/jobs/body.py)."""
 
 from __future__ import annotations
 
@@ -101,33 +102,21 @@ class JobPage(BaseModel):
                                     "the last page")
 
 
-CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
-    "preset": {
-        "summary": "The notes' experiment, shortened",
-        "description": "A named preset (GET /presets) with fields overridden one by one.",
-        "value": {"preset": "seed-wave", "overrides": {"train": {"steps": 500}},
-                  "name": "seed wave, 500 steps", "tags": ["baseline", "wave"]},
-    },
-    "spec": {
-        "summary": "A full spec",
-        "description": "Every field of a comparison spec; omitted fields take their defaults.",
-        "value": {
-            "task": {"name": "wave", "n": 2000},
-            "net": {"hidden": [32, 32], "activation": "tanh"},
-            "arms": [{"optimizer": "sgd", "lr": 0.01}, {"optimizer": "adam", "lr": 0.01}],
-            "seeds": [0, 1],
-            "train": {"steps": 300, "batch_size": 64, "eval_every": 50},
-        },
-    },
-}
-
-CREATE_DESCRIPTION = """Submit a comparison: either a full spec, or `{"preset": name, "overrides": {...}}`
-where overrides are merged into the preset field by field (lists such as `arms` are replaced whole).
+CREATE_DESCRIPTION = """Submit a comparison: either a full spec (`SpecSubmission`), or `{"preset": name,
+"overrides": {...}}` (`PresetSubmission`) where overrides are merged into the preset field by field
+(lists such as `arms` are replaced whole, and so is a `study` of another kind than the preset's).
+Each arm's fields are its optimizer's hyperparameters (`optimizer` tells which); a plugin optimizer
+a live worker offers (GET /optimizers) is accepted too, with the hyperparameters it lists.
 Beside either, `name` (up to 200 characters), `tags` (up to 20, each 1-64 letters, digits or
 `_ . : -`, stored lower-case) and `notes` (up to 10,000 characters) label the job; change them
 later with `PATCH /jobs/{id}`.
 Send an `Idempotency-Key` header to make retries safe: the same key and body return the same job.
-Invalid input answers 422 with one entry per problem, each with its field path (`loc`, `field`)."""
+Invalid input answers 422 with one entry per problem, each with its field path (`loc`, `field`).
+Beyond what the schema states, 422 also answers a spec whose fields do not fit together (e.g. a CNN
+on a task without images, two arms with one label, a tuning grid outside an arm's range), a job
+above a configured limit (runs, steps, parameters, compute: `limit_exceeded`), an unknown data set
+(`unknown_dataset`), a webhook host not allowed (`url_refused`) or plugins no live worker offers
+together (`no_worker`)."""
 
 LIST_DESCRIPTION = """The caller's jobs, newest first unless `sort` says otherwise. Filters combine (all
 must match): `status`, `tag` (repeatable: every tag given), `preset`, `q` (text in the name, case

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from api import cache
 from api.deps import INT_MAX, JobId, OwnerDep, SettingsDep
 from api.metrics import service
+from api.metrics.schemas import MetricsOut
 from models.tables import Job
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
@@ -22,13 +23,13 @@ Non-finite values (a diverging run) are sent as `null`, with `nonfinite: true` a
 many points, keeping every bucket's minimum and maximum."""
 
 
-@router.get("/{job_id}/metrics", description=METRICS_DOC,
+@router.get("/{job_id}/metrics", response_model=MetricsOut, description=METRICS_DOC,
             responses={200: {"content": {"application/json": {"example": {
                 "job_id": "…", "after_step": 0, "next_after_step": 300, "runs": [
                     {"run": 0, "label": "SGD", "status": "succeeded", "metrics": {"train_loss": {
                         "steps": [1, 2, 3], "values": [0.31, None, 0.29], "nonfinite": True,
                         "nonfinite_steps": [2]}}}]}}}}})
-async def get_metrics(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId,
+async def get_job_metrics(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId,
                       run: Annotated[list[Annotated[int, Field(ge=0, le=INT_MAX)]] | None,
                                      Query(description="run indices; all if absent")] = None,
                       metric: Annotated[list[str] | None,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api.cache import json_body, serve
 from api.deps import JobId, OwnerDep, SessionDep, SettingsDep, load_job
 from api.studies.profiles import profile
+from api.studies.schemas import ProfileOut, StudyOut
 from api.studies.service import study_view
 
 router = APIRouter(prefix="/jobs", tags=["studies"])
@@ -23,8 +24,8 @@ and bagging); trajectories (per arm: the path on the 2-D function, with its cont
 A job without a study answers with ``kind: "comparison"`` and its fitting flags."""
 
 
-@router.get("/{job_id}/study", description=STUDY_DOC, response_model=dict[str, Any])
-async def get_study(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
+@router.get("/{job_id}/study", description=STUDY_DOC, response_model=StudyOut)
+async def get_job_study(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
     return await serve(request, settings, owner, job_id, "study", {},
                        lambda session, job: json_body(study_view(session, job)))
 
@@ -37,7 +38,7 @@ job's target validation loss within tau times the fastest arm's cost. An arm tha
 the target (in at least half its seeds) never counts as solved."""
 
 
-@profiles_router.get("", description=PROFILE_DOC,
+@profiles_router.get("", response_model=ProfileOut, description=PROFILE_DOC,
                      responses={404: {"description": "a job id that is not this key's owner's"}})
 def get_profile(session: SessionDep, owner: OwnerDep,
                 job: Annotated[list[str], Query(min_length=2, max_length=50,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from engine.presets import PRESETS
 from engine.spec import TaskSpec
 
 SMALL = {"preset": "seed-wave", "overrides": {"train": {"steps": 200}}}
@@ -145,5 +146,5 @@ def test_catalogue_and_health(client: TestClient) -> None:
 def test_openapi_documents_examples(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(body["examples"]) == {"preset", "spec"}
+    assert set(body["examples"]) == {*PRESETS, "spec"}  # one per preset, and a full spec
     assert client.get("/docs").status_code == 200
