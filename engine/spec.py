@@ -288,8 +288,8 @@ class ComparisonSpec(Strict):
         sam = [a.display() for a in v if a.sam is not None]
         if sam and net is not None and net.batch_norm:
             # SAM's second pass would update batch norm's running statistics a second time.
-            raise ValueError(f"arms {sam} use sam, which does not support batch norm yet "
-                             f"({'model ' + repr(net.model) if net.model else 'net.norm'}); "
+            where = f"model {net.model!r}" if net.model else f"net.norm {net.norm!r}"
+            raise ValueError(f"arms {sam} use sam, which does not support batch norm yet ({where}); "
                              "use norm 'layer', 'group' or 'none'")
         return v
 
