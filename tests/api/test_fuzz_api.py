@@ -23,9 +23,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
@@ -36,8 +38,10 @@ from core.settings import Settings, get_settings
 from tests.support.procs import create_key, migrate, service_env
 
 STREAMS = ["/jobs/{job_id}/events", "/jobs/{job_id}/metrics.jsonl"]
-# Requests sent per phase, as the README quotes them: a change means the API's schema changed.
-EXPECTED_REQUESTS = {"examples": 0, "coverage": 0, "fuzzing": 0, "stateful": 0, "anonymous": 0}
+# Requests sent per phase (coverage and fuzzing cases split into positive and negative), and
+# again without a key, as the README quotes them: a change means the API's schema changed.
+EXPECTED_REQUESTS = {"examples": 21, "coverage positive": 153, "coverage negative": 443,
+                     "fuzzing positive": 663, "fuzzing negative": 336, "stateful": 518, "anonymous": 1970}
 DEFAULT_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # schemathesis's own
 
 # Per operation, what may refuse a schema-valid request: a predicate on each error's (loc, type).
@@ -80,8 +84,6 @@ def allow_names_the_path_methods(ctx: Any, response: Any, case: schemathesis.Cas
 
 
 ANONYMOUS: Counter[str] = Counter()
-DEBUG: Counter = Counter()
-KEYS = {}
 
 
 @schemathesis.check
@@ -105,19 +107,33 @@ def _identities(path: Path, keys: dict[str, str]) -> Path:
     return path
 
 
-def _config(identities: Path) -> SchemathesisConfig:
+# Two passes over one app and database: every phase with positive fuzzing, then negative fuzzing
+# alone. In one pass with both modes hypothesis draws each case's mode, and the mix is not the
+# same in every process; in two passes each count is exact.
+PASSES = ({"mode": "positive", "max-examples": 30, "others": True},
+          {"mode": "negative", "max-examples": 15, "others": False})
+
+
+def _config(identities: Path, fuzzing: dict[str, Any]) -> SchemathesisConfig:
+    on = {"enabled": fuzzing["others"]}
     return SchemathesisConfig.from_dict({
         "seed": 0, "workers": 1, "cache": {"enabled": False},
         "auth": {"wfc": {"path": str(identities), "peers": ["alice", "bob"]}},
-        "generation": {"mode": "all", "max-examples": 40, "deterministic": True, "database": "none"},
+        "generation": {"max-examples": 30, "deterministic": True, "database": "none"},
         "checks": {"enabled": True},  # every check schemathesis has, and ours above
-        "phases": {"stateful": {"max-steps": 12},
-                   "examples": {"extra-data-sources": {"responses": False}},
-                   "coverage": {"extra-data-sources": {"responses": False}},
-                   "fuzzing": {"extra-data-sources": {"responses": False}, "error-feedback": {"enabled": False}}},
+        # Values taken from earlier answers (ids, times) and steering by the server's error messages
+        # would make each run's requests depend on random ids: off, so the counts are exact.
+        "phases": {"examples": on | {"extra-data-sources": {"responses": False}},
+                   "coverage": on | {"extra-data-sources": {"responses": False}},
+                   "fuzzing": {"generation": {"mode": fuzzing["mode"],
+                                              "max-examples": fuzzing["max-examples"]},
+                               "extra-data-sources": {"responses": False},
+                               "error-feedback": {"enabled": False}},
+                   # The schema's links only, not those schemathesis would infer.
+                   "stateful": on | {"max-steps": 12, "inference": {"algorithms": []}}},
         "operations": [
             # Its coverage phase alone is 10,015 requests (every boundary of every hyperparameter of
-            # every optimizer), three minutes here; README, "The API", says how to run it.
+            # every optimizer), three minutes here (README, "Reliability").
             {"include-operation-id": "create_job", "phases": {"coverage": {"enabled": False}}},
             {"include-operation-id": list(RUNTIME_RULES),
              "checks": {"positive_data_acceptance": {"expected-statuses": [*DEFAULT_ACCEPTED, "422"]}}},
@@ -125,50 +141,76 @@ def _config(identities: Path) -> SchemathesisConfig:
     })
 
 
+@pytest.fixture()
+def same_draws_in_any_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Hypothesis mixes into its draws constants it finds in the project's modules loaded so far,
+    and which are loaded depends on the tests run before in the process: without them, every run
+    draws the same cases (hypothesis is pinned; this is its provider's pool of local constants)."""
+    from hypothesis.internal.conjecture import providers
+    from hypothesis.internal.conjecture.providers import Constants, SortedSet, float_to_int
+
+    none = Constants(integers=SortedSet(), floats=SortedSet(key=float_to_int), bytes=SortedSet(),
+                     strings=SortedSet())
+    monkeypatch.setattr(providers, "_get_local_constants", lambda: none)
+    providers.CONSTANTS_CACHE.cache.clear()
+    yield
+    providers.CONSTANTS_CACHE.cache.clear()
+
+
+@pytest.mark.usefixtures("same_draws_in_any_process")
 def test_schema_fuzzing(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/optarena.db"
     env = service_env({"OPTARENA_DATABASE_URL": db})
     done = migrate(env, tmp_path)
     assert done.returncode == 0, done.stderr
     keys = {owner: create_key(env, tmp_path, owner) for owner in ("alice", "bob")}
-    KEYS.update(keys)
     # No rate limit and room for many active jobs: thousands of requests from one key in a few
     # seconds would otherwise mostly test the 429s (which test_security.py covers).
     cfg = Settings(database_url=db, broker_url=f"sqla+sqlite:///{tmp_path}/broker.sqlite",
                    rate_limit_per_second=0, max_active_jobs_per_owner=1_000_000)
     app = create_app(cfg)
     app.dependency_overrides[get_settings] = lambda: cfg
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=_config(_identities(tmp_path / "auth.json", keys))).exclude(path=STREAMS)
+    identities = _identities(tmp_path / "auth.json", keys)
 
-    sent: Counter[str] = Counter()
     ANONYMOUS.clear()
-    failures: list[str] = []
-    statuses: Counter[int] = Counter()
+    sent, statuses, links, failures = Counter[str](), Counter[int](), set[str](), list[str]()
     t0 = time.monotonic()
-    for event in from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished):
-            for case_id, interaction in event.recorder.interactions.items():
-                sent[event.phase.value] += 1
-                DEBUG[("per-op", event.phase.value, event.recorder.label)] += 1
-                auth = (interaction.request.headers or {}).get("Authorization") or (interaction.request.headers or {}).get("authorization")
-                who = [o for o, k in KEYS.items() if auth and k in str(auth)]
-                DEBUG[("who", event.phase.value, tuple(who), interaction.request.method, interaction.response.status_code if interaction.response else None)] += 1
-                statuses[interaction.response.status_code if interaction.response else 0] += 1
-            if event.phase.value == "stateful":
-                for node in event.recorder.cases.values():
-                    r = event.recorder.interactions.get(node.value.id)
-                    DEBUG[(node.value.operation.label, node.transition.id if node.transition else None, r.response.status_code if r and r.response else None)] += 1
-            for checks in event.recorder.checks.values():
-                failures += [f"{event.phase.value} {event.recorder.label} {c.name}: "
-                             f"{c.failure_info.failure.message if c.failure_info else ''}\n"
-                             f"{c.failure_info.code_sample if c.failure_info else ''}"
-                             for c in checks if c.status.value == "failure"]
-        elif isinstance(event, events.NonFatalError | events.FatalError):
-            failures.append(f"error: {event}")
-    elapsed = time.monotonic() - t0
-    for k, v in sorted(DEBUG.items(), key=str): print("DEBUG", k, v)
+    for fuzzing in PASSES:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=_config(identities, fuzzing))
+        for event in from_schema(schema.exclude(path=STREAMS)).execute():
+            if isinstance(event, events.ScenarioFinished):
+                _tally(event.recorder, event.phase.value, sent, statuses, links)
+                failures += _failures(event.recorder, event.phase.value)
+            elif isinstance(event, events.NonFatalError | events.FatalError):
+                failures.append(f"error: {event}")
     sent.update(ANONYMOUS)
-    print(f"\nschemathesis: {dict(sent)} requests in {elapsed:.1f} s; statuses {dict(sorted(statuses.items()))}")
+    print(f"\nschemathesis: {dict(sent)} requests in {time.monotonic() - t0:.1f} s; "
+          f"statuses {dict(sorted(statuses.items()))}; links followed: {sorted(links)}")
     assert not failures, "\n\n".join(failures)
     assert dict(sent) == EXPECTED_REQUESTS
-    assert statuses[201] > 0  # jobs and data sets were created: the success paths were fuzzed too
+    # The success paths were fuzzed too: jobs and data sets created, the schema's links followed.
+    assert statuses[201] > 0
+    assert {"POST /jobs", "GET /datasets"} <= {link.split(" -> ")[0] for link in links}
+
+
+def _tally(recorder: Any, phase: str, sent: Counter[str], statuses: Counter[int], links: set[str]) -> None:
+    """Requests by phase (and for generated cases, by positive or negative), answers by status, and
+    the links the stateful phase followed."""
+    for case_id, interaction in recorder.interactions.items():
+        node = recorder.cases.get(case_id)
+        meta = node.value.meta if node is not None else None
+        generated = phase in ("coverage", "fuzzing") and meta is not None
+        sent[f"{phase} {meta.generation.mode.value}" if generated else phase] += 1
+        statuses[interaction.response.status_code if interaction.response else 0] += 1
+    for node in recorder.cases.values():
+        # A transition's id reads "POST /jobs -> [201] get_job -> GET /jobs/{job_id}".
+        if node.transition is not None:
+            source, answer, _target = node.transition.id.split(" -> ")
+            links.add(f"{source} -> {answer.split(' ', 1)[1]}")
+
+
+def _failures(recorder: Any, phase: str) -> list[str]:
+    return [f"{phase} {recorder.label} {check.name}: {check.failure_info.failure.message}\n"
+            f"{check.failure_info.code_sample}"
+            for checks in recorder.checks.values() for check in checks
+            if check.status.value == "failure" and check.failure_info is not None]
