@@ -1,5 +1,6 @@
 """What /openapi.json says beyond each route: readable operation ids, one problem model on every
-error answer, and links from a created job or data set to what can be done with it next.
+error answer, and links from a created job or data set (or the first of a page) to what can be
+done with it next.
 
 Each is derived from the routes when the schema is first built, so a route added later gets
 them without opting in.

@@ -9,8 +9,9 @@ from core.settings import Settings, get_settings
 from tests.conftest import add_key
 
 SMALL = {"preset": "seed-wave", "overrides": {"train": {"steps": 50}}}
-PROTECTED = [("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/optimizers"), ("GET", "/models"), ("GET", "/tasks"),
-             ("GET", "/presets"), ("GET", "/jobs/x"), ("GET", "/jobs/x/metrics"), ("GET", "/jobs/x/events"),
+PROTECTED = [("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/optimizers"), ("GET", "/models"),
+             ("GET", "/tasks"), ("GET", "/presets"), ("GET", "/jobs/x"), ("GET", "/jobs/x/metrics"),
+             ("GET", "/jobs/x/events"),
              ("GET", "/jobs/x/metrics.jsonl"), ("POST", "/jobs/x/cancel"), ("DELETE", "/jobs/x"),
              ("GET", "/not-a-route")]
 
