@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.catalogue.schemas import OptimizerOut, PresetOut, TaskOut
+from api.catalogue.schemas import ModelOut, OptimizerOut, PresetOut, TaskOut
 from api.deps import SessionDep, SettingsDep
 from core import capabilities
 from engine.model_defs import MODELS
@@ -25,7 +25,8 @@ def list_optimizers(session: SessionDep, settings: SettingsDep) -> list[dict[str
     return capabilities.catalogue(session, settings.worker_ttl_seconds)
 
 
-@router.get("/models", description="Every model a job may train as net {\"kind\": \"module\", \"model\": "
+@router.get("/models", response_model=list[ModelOut],
+            description="Every model a job may train as net {\"kind\": \"module\", \"model\": "
             "name, \"config\": {...}}: its settings' types, defaults and ranges, whether it needs "
             "images and whether it keeps batch-norm statistics. Each is a plain nn.Module that workers "
             "train K runs at once through torch.func.")

@@ -1,6 +1,7 @@
 """Response schemas of the catalogue routes. The entries are built by the engine's torch-free
-tables (engine/optimizer_defs.py ``describe``, engine/task_table.py, engine/presets.py); these
-models state their fields for the schema and keep any field an entry adds."""
+tables (engine/optimizer_defs.py and engine/model_defs.py ``describe``, engine/task_table.py,
+engine/presets.py); these models state their fields for the schema and keep any field an entry
+adds."""
 
 from __future__ import annotations
 
@@ -42,6 +43,26 @@ class OptimizerOut(_Entry):
     description: str
     hyperparameters: list[HyperparameterOut]
     workers: int = Field(description="live workers that can train it")
+
+
+class SettingOut(_Entry):
+    name: str
+    type: str = Field(description="float, int or bool")
+    default: float | int | bool
+    min: float | None
+    max: float | None
+    range: str
+    description: str
+
+
+class ModelOut(_Entry):
+    name: str = Field(description="what a net's `model` names (with kind 'module')")
+    title: str
+    description: str
+    needs_images: bool
+    needs_tokens: bool
+    batch_norm: bool
+    config: list[SettingOut] = Field(description="the settings a net's `config` may give")
 
 
 class TaskOut(_Entry):
