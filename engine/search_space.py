@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.optimizer_defs import HParam, OptimizerDef
 from engine.strict import DISTINCT, Strict
-from engine.study_spec import Seed
+from engine.study_spec import Seed, distinct_test_seeds
 
 Choice = bool | int | Annotated[float, Field(allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -118,12 +118,7 @@ class SearchStudy(Strict):
                 raise field_error("SearchStudy", (arm,), space, "at most 16 hyperparameters per arm")
         return v
 
-    @field_validator("test_seeds")
-    @classmethod
-    def _distinct(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError("test_seeds must be distinct")
-        return v
+    _distinct = field_validator("test_seeds")(distinct_test_seeds)
 
     def cohorts(self) -> list[range]:
         """Each cohort's trial numbers: batches of ``batch``, the last one smaller if needed."""

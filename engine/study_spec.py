@@ -48,6 +48,13 @@ class LogGrid(_Strict):
 Seed = Annotated[int, Field(ge=0, le=INT32_MAX)]
 
 
+def distinct_test_seeds(v: list[int]) -> list[int]:
+    """A study's fresh test seeds, each once (tuning's and search's)."""
+    if len(set(v)) != len(v):
+        raise ValueError("test_seeds must be distinct")
+    return v
+
+
 GRID_VALUES = (1, 10)  # values of one searched hyperparameter, fewest and most
 
 
@@ -82,12 +89,7 @@ class TuningStudy(_Strict):
                 raise ValueError(f"grid '{name}' values must be distinct")
         return v
 
-    @field_validator("test_seeds")
-    @classmethod
-    def _distinct(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError("test_seeds must be distinct")
-        return v
+    _distinct = field_validator("test_seeds")(distinct_test_seeds)
 
 
 class BatchSizeStudy(_Strict):

@@ -14,6 +14,7 @@ an ``Async`` one it answers an awaitable (or an async iterator), and type checke
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import update_wrapper
@@ -75,22 +76,26 @@ def advance(plan: Generator[Any, Any, Any], outcome: Any = None) -> Step | Emit[
         return Done(done.value)
 
 
-class Sync:
+class Sync(ABC):
     """Runs plans as they are called: ``_drive`` to the result, ``_iterate`` value by value."""
 
+    @abstractmethod
     def _drive(self, plan: Plan[T]) -> T:
         raise NotImplementedError
 
+    @abstractmethod
     def _iterate(self, plan: Stream[T]) -> Iterator[T]:
         raise NotImplementedError
 
 
-class Async:
+class Async(ABC):
     """Runs plans on an event loop: ``_drive`` is awaited, ``_iterate`` iterated with ``async for``."""
 
+    @abstractmethod
     async def _drive(self, plan: Plan[T]) -> T:
         raise NotImplementedError
 
+    @abstractmethod
     def _iterate(self, plan: Stream[T]) -> AsyncIterator[T]:
         raise NotImplementedError
 
