@@ -1,14 +1,15 @@
 """What live workers can train: the API validates arms and routes shards by it.
 
-Every worker publishes its queues, devices and optimizers (built-ins and installed plugins,
-with their hyperparameter schemas and package versions) in ``workers`` and refreshes the row
-every heartbeat (worker/presence.py). A row not refreshed for ``worker_ttl_seconds`` is a
-worker that is gone.
+Every worker publishes its queues, devices, optimizers and models (built-ins and installed
+plugins, with their schemas and package versions) in ``workers`` and refreshes the row every
+heartbeat (worker/presence.py). A row not refreshed for ``worker_ttl_seconds`` is a worker
+that is gone.
 
-The built-in optimizers are dependencies of every worker, so a job naming one is accepted
-even while no worker runs (it waits in its queue). A plugin's optimizer is accepted only
-while a live worker offers it; its shards go to the queue ``<base>.<plugin>`` (``cpu.signum``),
-which only workers that have the plugin consume, so no other worker takes them.
+The built-in optimizers and models are dependencies of every worker, so a job naming them is
+accepted even while no worker runs (it waits in its queue). A plugin's optimizer or model is
+accepted only while a live worker offers it; its shards go to the queue ``<base>.<plugin>``
+(``cpu.signum``; ``cpu.model-<name>`` for a model), which only workers that have the plugin
+consume, so no other worker takes them.
 """
 
 from __future__ import annotations
@@ -21,21 +22,25 @@ from sqlalchemy.orm import Session
 
 from core.queueing import queue_for
 from core.requests import error
-from engine.optimizer_defs import OptimizerDef, from_description
+from engine import model_defs
+from engine.model_defs import MODELS
+from engine.optimizer_defs import from_description
 from engine.registry import catalogue as builtin_catalogue
+from engine.registry import package_version
 from engine.spec import ComparisonSpec
 from models.tables import utcnow
 from models.workers import WorkerRecord
 
 
 def publish(session: Session, worker_id: str, hostname: str, queues: list[str], devices: list[str],
-            optimizers: list[dict[str, Any]]) -> None:
+            optimizers: list[dict[str, Any]], models: list[dict[str, Any]]) -> None:
     """Insert or refresh a worker's row (its start time is kept)."""
     row = session.get(WorkerRecord, worker_id)
     if row is None:
         row = WorkerRecord(id=worker_id, started_at=utcnow())
         session.add(row)
-    row.hostname, row.queues, row.devices, row.optimizers = hostname, queues, devices, optimizers
+    row.hostname, row.queues, row.devices = hostname, queues, devices
+    row.optimizers, row.models = optimizers, models
     row.seen_at = utcnow()
 
 
@@ -55,18 +60,45 @@ def _plugins(worker: WorkerRecord) -> dict[str, dict[str, Any]]:
     return {o["name"]: o for o in worker.optimizers if o.get("plugin")}
 
 
-def offered(session: Session, ttl: float) -> dict[str, OptimizerDef]:
-    """The plugin optimizers some live worker offers, by name (the most recently seen
-    worker's definition wins if two differ)."""
-    out: dict[str, OptimizerDef] = {}
+def _plugin_models(worker: WorkerRecord) -> dict[str, dict[str, Any]]:
+    return {m["name"]: m for m in worker.models or [] if m.get("plugin")}
+
+
+def model_queue_suffix(name: str) -> str:
+    """A model plugin's queue suffix; optimizer names have no '-', so the two never clash."""
+    return f"model-{name}"
+
+
+def _suffixes(worker: WorkerRecord) -> set[str]:
+    """The plugin queue suffixes a worker can serve: its plugin optimizers and models."""
+    return set(_plugins(worker)) | {model_queue_suffix(m) for m in _plugin_models(worker)}
+
+
+def offered(session: Session, ttl: float) -> dict[str, dict[str, Any]]:
+    """What a request may name beyond the built-ins: the plugin optimizers and models some live
+    worker offers, by name (the most recently seen worker's definition wins if two differ), as
+    the spec's validation context (engine/spec.py, engine/net_spec.py)."""
+    optimizers: dict[str, Any] = {}
+    models: dict[str, Any] = {}
     for worker in live(session, ttl):
         for name, described in _plugins(worker).items():
-            out.setdefault(name, from_description(described))
-    return out
+            optimizers.setdefault(name, from_description(described))
+        for name, described in _plugin_models(worker).items():
+            models.setdefault(name, model_defs.from_description(described))
+    return {"optimizers": optimizers, "models": models}
 
 
 def plugin_names(spec: ComparisonSpec) -> set[str]:
-    return {a.optimizer for a in spec.arms if a.definition.plugin}
+    """The queue suffixes of the spec's plugins (its optimizers' and its model's)."""
+    names = {a.optimizer for a in spec.arms if a.definition.plugin}
+    if spec.net.module is not None and spec.net.module.plugin:
+        names.add(model_queue_suffix(spec.net.module.name))
+    return names
+
+
+def _plugin_text(names: set[str]) -> str:
+    return ", ".join(f"model {n.removeprefix('model-')}" if n.startswith("model-") else n
+                     for n in sorted(names))
 
 
 def route(session: Session, spec: ComparisonSpec, ttl: float) -> str | None:
@@ -79,7 +111,7 @@ def route(session: Session, spec: ComparisonSpec, ttl: float) -> str | None:
     for name in sorted(needed):
         queue = f"{base}.{name}"
         consumers = [w for w in workers if queue in w.queues]
-        if consumers and all(needed <= set(_plugins(w)) for w in consumers):
+        if consumers and all(needed <= _suffixes(w) for w in consumers):
             return queue
     return None
 
@@ -89,10 +121,11 @@ def placement_errors(session: Session, spec: ComparisonSpec, ttl: float) -> list
     by a worker consuming the device's queue."""
     if route(session, spec, ttl) is not None:
         return []
-    names = ", ".join(sorted(plugin_names(spec)))
-    return [error(["arms"], f"no live worker offers {names} together on the {queue_for(spec.train.device)!r} "
+    names = _plugin_text(plugin_names(spec))
+    where = ["arms"] if any(a.definition.plugin for a in spec.arms) else ["net", "model"]
+    return [error(where, f"no live worker offers {names} together on the {queue_for(spec.train.device)!r} "
                   "queue; start a worker with those plugins installed (GET /optimizers lists what "
-                  "live workers offer)", "no_worker")]
+                  "live workers offer, GET /models the models)", "no_worker")]
 
 
 def fallback_queue(spec: ComparisonSpec) -> str:
@@ -110,5 +143,17 @@ def catalogue(session: Session, ttl: float) -> list[dict[str, Any]]:
     plugins: dict[str, dict[str, Any]] = {}
     for worker in workers:
         for name, described in _plugins(worker).items():
+            plugins.setdefault(name, described | {"workers": 0})["workers"] += 1
+    return out + [plugins[n] for n in sorted(plugins)]
+
+
+def model_catalogue(session: Session, ttl: float) -> list[dict[str, Any]]:
+    """GET /models: the built-ins and every plugin model live workers offer, each with how many
+    live workers can train it."""
+    workers = live(session, ttl)
+    out = [model_defs.describe(d, package_version(d), len(workers)) for d in MODELS.values()]
+    plugins: dict[str, dict[str, Any]] = {}
+    for worker in workers:
+        for name, described in _plugin_models(worker).items():
             plugins.setdefault(name, described | {"workers": 0})["workers"] += 1
     return out + [plugins[n] for n in sorted(plugins)]

@@ -43,13 +43,16 @@ def dataset_widths(n_features: int, kind: str, n_classes: int,
     return Widths(n_features, out, image_shape, source)
 
 
-def net_params(spec: ComparisonSpec, widths: Widths) -> int:
+def net_params(spec: ComparisonSpec, widths: Widths) -> int | None:
     return n_params(spec.net, widths.in_dim, widths.out_dim, widths.image_shape)
 
 
-def limit_errors(spec: ComparisonSpec, settings: Settings, widths: Widths) -> list[dict[str, Any]]:
-    """Errors located relative to the spec, one per limit broken."""
-    runs, params = total_runs(spec), net_params(spec, widths)
+def limit_errors(spec: ComparisonSpec, settings: Settings, widths: Widths,
+                 params: int | None = None) -> list[dict[str, Any]]:
+    """Errors located relative to the spec, one per limit broken. ``params``: the count of the
+    built net, for a plugin model (whose count the API cannot know: its size limits are then
+    checked by the worker, worker/model_limits.py)."""
+    runs, params = total_runs(spec), params if params is not None else net_params(spec, widths)
     steps = max_steps(spec, spec.task.split_sizes()[0])
     width = ["net", {"cnn": "channels", "module": "config"}.get(spec.net.kind, "hidden")]
     checks = [
@@ -59,11 +62,13 @@ def limit_errors(spec: ComparisonSpec, settings: Settings, widths: Widths) -> li
         (steps > settings.max_steps_per_run, ["train", "steps"],
          f"{steps} steps (of the longest run) exceed the limit of "
          f"{settings.max_steps_per_run} steps per run (OPTARENA_MAX_STEPS_PER_RUN)"),
-        (params > settings.max_params_per_net, width, f"the net has {params} parameters{widths.source}, "
-         f"above the limit of {settings.max_params_per_net} (OPTARENA_MAX_PARAMS_PER_NET)"),
-        (runs * steps * params > settings.max_compute_per_job, ["train", "steps"],
-         f"compute budget exceeded: {runs} runs x {steps} steps x {params} parameters = "
-         f"{runs * steps * params:.3g}, above the limit of {settings.max_compute_per_job:.3g} per job "
-         "(OPTARENA_MAX_COMPUTE_PER_JOB); use fewer runs, steps or a smaller net"),
     ]
+    if params is not None:  # else a plugin model's: checked where it is built
+        checks += [
+            (params > settings.max_params_per_net, width, f"the net has {params} parameters{widths.source}, "
+             f"above the limit of {settings.max_params_per_net} (OPTARENA_MAX_PARAMS_PER_NET)"),
+            (runs * steps * params > settings.max_compute_per_job, ["train", "steps"],
+             f"compute budget exceeded: {runs} runs x {steps} steps x {params} parameters = "
+             f"{runs * steps * params:.3g}, above the limit of {settings.max_compute_per_job:.3g} per job "
+             "(OPTARENA_MAX_COMPUTE_PER_JOB); use fewer runs, steps or a smaller net")]
     return [error(loc, msg, "limit_exceeded") for bad, loc, msg in checks if bad]

@@ -20,18 +20,18 @@ from pydantic import ValidationError
 
 from core import labels, webhooks
 from core.labels import Labels
-from engine.optimizer_defs import OptimizerDef
 from engine.presets import PRESETS, preset_dict
 from engine.spec import ComparisonSpec
 
-Offered = Mapping[str, OptimizerDef] | None  # plugin optimizers live workers offer (None: installed here)
+# The plugins live workers offer, as the spec's validation context: {"optimizers": {name: def},
+# "models": {name: def}} (core/capabilities.py); None: those installed here.
+Offered = Mapping[str, Mapping[str, Any]] | None
 
 
-def _validate(data: Any, optimizers: Offered) -> ComparisonSpec:
+def _validate(data: Any, offered: Offered) -> ComparisonSpec:
     # Strict: a request is JSON, and its types are the schema's (no "5" for 5, no 1 for true),
     # so what /openapi.json calls invalid is refused.
-    context = None if optimizers is None else {"optimizers": optimizers}
-    return ComparisonSpec.model_validate(data, context=context, strict=True)
+    return ComparisonSpec.model_validate(data, context=offered, strict=True)
 
 
 @dataclass
@@ -69,7 +69,7 @@ def spec_errors(exc: ValidationError, prefix: list[Any]) -> list[dict[str, Any]]
     return [error(prefix + list(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
 
 
-def _parse_preset(body: dict[str, Any], optimizers: Offered) -> JobRequest:
+def _parse_preset(body: dict[str, Any], offered: Offered) -> JobRequest:
     name, overrides = body["preset"], body.get("overrides")
     overrides = {} if overrides is None else overrides
     extra = sorted(set(body) - {"preset", "overrides"})
@@ -83,16 +83,16 @@ def _parse_preset(body: dict[str, Any], optimizers: Offered) -> JobRequest:
         return JobRequest(errors=[error(["overrides"], "must be an object of spec fields, "
                                         "e.g. {\"train\": {\"steps\": 500}}", "dict_type")])
     try:
-        return JobRequest(spec=_validate(preset_dict(name, overrides), optimizers), preset=name)
+        return JobRequest(spec=_validate(preset_dict(name, overrides), offered), preset=name)
     except ValidationError as exc:
         return JobRequest(errors=spec_errors(exc, ["overrides"]), preset=name)
 
 
-def _parse_spec(body: dict[str, Any], optimizers: Offered) -> JobRequest:
+def _parse_spec(body: dict[str, Any], offered: Offered) -> JobRequest:
     if "preset" in body:
-        return _parse_preset(body, optimizers)
+        return _parse_preset(body, offered)
     try:
-        return JobRequest(spec=_validate(body, optimizers))
+        return JobRequest(spec=_validate(body, offered))
     except ValidationError as exc:
         return JobRequest(errors=spec_errors(exc, []))
 
@@ -109,8 +109,8 @@ def json_numbers(value: Any) -> Any:
     return value
 
 
-def parse_request(body: Any, optimizers: Offered = None) -> JobRequest:
-    """A decoded JSON body as a request; ``optimizers``: the plugins an arm may name."""
+def parse_request(body: Any, offered: Offered = None) -> JobRequest:
+    """A decoded JSON body as a request; ``offered``: the plugins an arm or a net may name."""
     body = json_numbers(body)
     if not isinstance(body, dict):
         return JobRequest(errors=[error([], "the body must be a JSON object: a comparison spec or "
@@ -119,18 +119,18 @@ def parse_request(body: Any, optimizers: Offered = None) -> JobRequest:
     given = body.get("notify")  # null, like leaving it out: no webhook
     notify, notify_errors = webhooks.read(given) if given is not None else (None, [])
     rest = {k: v for k, v in body.items() if k not in labels.FIELDS and k != "notify"}
-    request = _parse_spec(rest, optimizers).labelled(found, errors + notify_errors)
+    request = _parse_spec(rest, offered).labelled(found, errors + notify_errors)
     request.notify = notify
     return request
 
 
-def parse_text(text: str, optimizers: Offered = None) -> JobRequest:
+def parse_text(text: str, offered: Offered = None) -> JobRequest:
     """A request sent as JSON text (the queue accepts either)."""
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
         return JobRequest(errors=[error([], f"not valid JSON: {exc}", "json_invalid")])
-    return parse_request(body, optimizers)
+    return parse_request(body, offered)
 
 
 def request_hash(body: Any) -> str:

@@ -49,7 +49,7 @@ class TooManyActive(Exception):
 
 
 def offered(session: Session, settings: Settings) -> Offered:
-    """The plugin optimizers a request may name now: those live workers offer."""
+    """The plugin optimizers and models a request may name now: those live workers offer."""
     return capabilities.offered(session, settings.worker_ttl_seconds)
 
 
@@ -70,7 +70,7 @@ def checked(session: Session, settings: Settings, owner: str, request: JobReques
                                                              labels=request.labels, notify=request.notify)
 
 
-def _with_widths(session: Session, spec: ComparisonSpec, owner: str, optimizers: Offered
+def _with_widths(session: Session, spec: ComparisonSpec, owner: str, offered_now: Offered
                  ) -> tuple[ComparisonSpec | None, Widths | None, list[dict[str, Any]]]:
     """For task 'dataset': the spec with ``task.n`` capped at the owner's data set's rows and
     the net's widths from it; another task passes with the task table's widths."""
@@ -83,7 +83,7 @@ def _with_widths(session: Session, spec: ComparisonSpec, owner: str, optimizers:
     data = spec.model_dump(mode="json")
     data["task"]["n"] = min(spec.task.n, found.n_rows)
     try:
-        spec = ComparisonSpec.model_validate(data, context={"optimizers": optimizers})
+        spec = ComparisonSpec.model_validate(data, context=offered_now)
     except ValidationError as exc:
         return None, None, spec_errors(exc, [])
     shape = datasets.image_shape(found)

@@ -77,8 +77,12 @@ def param_layout(spec: NetSpec, in_dim: int, out_dim: int,
 
 
 def n_params(spec: NetSpec, in_dim: int, out_dim: int,
-             image_shape: tuple[int, int, int] | None = None) -> int:
+             image_shape: tuple[int, int, int] | None = None) -> int | None:
+    """The net's parameter count; None for a plugin model, which only its module can count
+    (the worker does: worker/model_limits.py)."""
     if spec.module is not None:  # a model counts its own (engine/model_defs.py)
+        if spec.module.count is None:
+            return None
         shape = image_shape if spec.module.images and image_shape is not None else (in_dim,)
         return spec.module.count(spec.config, shape, out_dim)
     return sum(p.numel for layer in param_layout(spec, in_dim, out_dim, image_shape) for p in layer)

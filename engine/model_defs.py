@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from engine.optimizer_defs import HParam, hparam_field
+from engine.optimizer_defs import HParam, hparam_field, hparam_from_json, hparam_json
 
 # (C, H, W) for images, (features,) for rows: the shape one example has when the model sees it.
 InputShape = tuple[int, ...]
@@ -31,13 +31,17 @@ class ModelDef:
     title: str
     factory: str  # "module:function": ``(input_shape, out_dim, **config) -> nn.Module``
     config: tuple[HParam, ...]
-    count: Callable[[dict[str, Any], InputShape, int], int]  # parameters, without torch
+    # Parameters, without torch. None for a plugin: the API cannot import it, so the worker
+    # counts the built module against the same limits (worker/model_limits.py).
+    count: Callable[[dict[str, Any], InputShape, int], int] | None
     doc: str = ""
     images: bool = False  # it needs an image task (its input is (C, H, W))
     batch_norm: bool = False  # it keeps running statistics (SAM and batches of one refuse it)
     tokens: bool = False  # it reads integer token ids and needs a token task (its ``vocab`` setting)
     # Rules between settings, beyond each one's range: "setting: why" for a bad config, else None.
     check: Callable[[dict[str, Any]], str | None] | None = None
+    plugin: bool = False  # from an installed package's entry point (engine/plugins.py)
+    distribution: str = "optarena"  # the package that provides ``factory`` (its version is published)
 
     def settings(self, config: dict[str, Any]) -> dict[str, Any]:
         """``config`` checked against the model's settings, with every default filled in;
@@ -64,15 +68,37 @@ class ModelDef:
         return config | {"vocab": vocab}
 
 
-_CONFIG_MODELS: dict[str, type[BaseModel]] = {}
+@dataclass(frozen=True)
+class ModelPlugin:
+    """What a plugin package exports under the entry-point group ``optarena.models``.
+
+    ``factory`` is a module-level function (or class) ``(input_shape, out_dim, **config) ->
+    nn.Module``: ``input_shape`` is ``(features,)``, or ``(C, H, W)`` when ``images`` is set;
+    either way the module's forward receives flat rows ``(B, features)`` (an image model views
+    them as images itself) and returns ``(B, out_dim)``. It receives every setting of
+    ``config`` by name. The module must build its parameters from torch's global generator
+    (as torch's layers do): the engine seeds it per seed, so all arms of a seed start equal.
+    ``batch_norm``: the module keeps running statistics in buffers (SAM then refuses it)."""
+
+    name: str
+    factory: Callable[..., Any]
+    config: tuple[HParam, ...] = ()
+    title: str = ""
+    doc: str = ""
+    images: bool = False
+    batch_norm: bool = False
+
+
+_CONFIG_MODELS: dict[tuple[Any, ...], type[BaseModel]] = {}
 
 
 def _config_model(d: ModelDef) -> type[BaseModel]:
-    if d.name not in _CONFIG_MODELS:
+    key = (d.name, d.factory, d.config)
+    if key not in _CONFIG_MODELS:
         fields: dict[str, Any] = {h.name: hparam_field(h) for h in d.config}
-        _CONFIG_MODELS[d.name] = create_model(f"{d.name}-config", __config__=ConfigDict(extra="forbid"),
-                                              **fields)
-    return _CONFIG_MODELS[d.name]
+        _CONFIG_MODELS[key] = create_model(f"{d.name}-config", __config__=ConfigDict(extra="forbid"),
+                                           **fields)
+    return _CONFIG_MODELS[key]
 
 
 def _resnet_count(c: dict[str, Any], shape: InputShape, out: int) -> int:
@@ -156,9 +182,17 @@ MODELS: dict[str, ModelDef] = {m.name: m for m in (
 )}
 
 
-def describe(d: ModelDef) -> dict[str, Any]:
-    """A model as GET /models lists it."""
-    return {"name": d.name, "title": d.title, "description": d.doc, "needs_images": d.images,
-            "needs_tokens": d.tokens, "batch_norm": d.batch_norm,
-            "config": [{"name": h.name, "type": h.kind, "default": h.default, "min": h.low, "max": h.high,
-                        "range": h.range_text(), "description": h.doc} for h in d.config]}
+def describe(d: ModelDef, version: str | None = None, workers: int | None = None) -> dict[str, Any]:
+    """A model as GET /models lists it and as workers publish it (models/workers)."""
+    out = {"name": d.name, "title": d.title, "description": d.doc, "needs_images": d.images,
+           "needs_tokens": d.tokens, "batch_norm": d.batch_norm, "plugin": d.plugin,
+           "factory": d.factory, "package": d.distribution, "version": version,
+           "config": [hparam_json(h) for h in d.config]}
+    return out if workers is None else out | {"workers": workers}
+
+
+def from_description(x: dict[str, Any]) -> ModelDef:
+    """The plugin model a worker published, as the API validates nets against it."""
+    return ModelDef(x["name"], x["title"], x["factory"], tuple(hparam_from_json(h) for h in x["config"]),
+                    None, doc=x["description"], images=x["needs_images"], batch_norm=x["batch_norm"],
+                    plugin=True, distribution=x["package"])

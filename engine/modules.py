@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from engine import plugins
 from engine.model_defs import InputShape
 from engine.net_spec import NetSpec
 
@@ -28,6 +29,10 @@ def build_module(net: NetSpec, in_dim: int, out_dim: int,
     d = net.module
     if d is None:
         return build_net(net, in_dim, out_dim, image_shape)
+    if d.plugin:  # a stored job's plugin model is resolved here, where the plugin is installed
+        d = plugins.installed_models().get(d.name)
+        if d is None:
+            raise LookupError(f"model plugin {net.model!r} is not installed in this worker's environment")
     shape: InputShape = image_shape if d.images and image_shape is not None else (in_dim,)
     module_name, _, attr = d.factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr)

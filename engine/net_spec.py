@@ -6,12 +6,33 @@ Torch-free: the API validates it; engine/layout.py turns it into a parameter lay
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from engine import plugins
 from engine.model_defs import MODELS, ModelDef
 from engine.strict import Strict
+
+
+def _known(info: ValidationInfo) -> Mapping[str, ModelDef] | None:
+    """The models a net may name: the built-ins and the plugins live workers offer (the API
+    passes them in the validation context), or those installed here (the engine's default);
+    for a job read back from storage, whatever it names (None)."""
+    ctx = info.context or {}
+    if "models" in ctx:
+        return MODELS | dict(ctx["models"])
+    if ctx.get("stored"):
+        return None
+    return MODELS | plugins.installed_models()
+
+
+def _stored_plugin(name: str) -> ModelDef:
+    """A stored job's plugin model where that plugin is not installed (the API reading it
+    back): its name only. It was checked when the job was submitted; workers that train it
+    have the plugin and resolve the real definition."""
+    return ModelDef(name, name, "", (), None, plugin=True, distribution="")
 
 
 class NetSpec(Strict):
@@ -37,23 +58,41 @@ class NetSpec(Strict):
         "cnn; 'functional' runs the net as one nn.Module through torch.func (always so for "
         "'module'), e.g. to check the two agree")
 
+    _definition: ModelDef | None = PrivateAttr(None)
+
     @field_validator("model")
     @classmethod
-    def _model_known(cls, v: str | None) -> str | None:
-        if v is not None and v not in MODELS:
-            raise ValueError(f"unknown model {v!r}; known: {', '.join(sorted(MODELS))}")
+    def _model_known(cls, v: str | None, info: ValidationInfo) -> str | None:
+        known = _known(info)
+        if v is not None and known is not None and v not in known:
+            raise ValueError(f"unknown model {v!r}; known: {', '.join(sorted(known))} (GET /models lists "
+                             "them; a plugin's are there while a worker that has it runs)")
         return v
 
     @field_validator("config")
     @classmethod
     def _config_fits(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """The model's settings with its defaults filled in, so a stored spec says them all."""
-        model = info.data.get("model")
+        if "model" not in info.data:  # the model was refused: its error says why
+            return v
+        model = info.data["model"]
         if model is None:
             if v:
                 raise ValueError("'config' holds a module's settings: use it with kind 'module'")
             return v
-        return MODELS[model].settings(v)
+        known = _known(info)
+        if known is None:  # stored: checked and filled in when submitted
+            return v
+        return known[model].settings(v)
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> NetSpec:
+        if self.model is not None:
+            known = _known(info)
+            if known is None:
+                known = MODELS | plugins.loaded_models()
+            self._definition = known.get(self.model) or _stored_plugin(self.model)
+        return self
 
     @model_validator(mode="after")
     def _model_named(self) -> NetSpec:
@@ -63,7 +102,7 @@ class NetSpec(Strict):
 
     @property
     def module(self) -> ModelDef | None:
-        return MODELS[self.model] if self.model is not None else None
+        return self._definition
 
     @property
     def functional(self) -> bool:

@@ -117,6 +117,18 @@ class OptimizerPlugin:
     eval_mode: bool = False
 
 
+def hparam_json(h: HParam) -> dict[str, Any]:
+    """A hyperparameter (or a model's setting) as the catalogues list it and workers publish it."""
+    return {"name": h.name, "type": h.kind, "default": h.default, "min": h.low, "max": h.high,
+            "min_exclusive": h.low_open, "max_exclusive": h.high_open, "log": h.log,
+            "range": h.range_text(), "description": h.doc}
+
+
+def hparam_from_json(h: dict[str, Any]) -> HParam:
+    return HParam(h["name"], h["default"], h["min"], h["max"], h.get("min_exclusive", False),
+                  h.get("max_exclusive", False), h.get("description", ""), h.get("log", False))
+
+
 def describe(d: OptimizerDef, version: str | None) -> dict[str, Any]:
     """An optimizer as JSON: GET /optimizers shows it and workers publish it (models/workers)."""
     return {
@@ -124,21 +136,13 @@ def describe(d: OptimizerDef, version: str | None) -> dict[str, Any]:
         "class_name": d.torch_class, "package": d.distribution, "version": version,
         "granularity": d.granularity, "vectorized_rule": d.vectorized, "full_batch": d.full_batch,
         "eval_mode": d.eval_mode, "plugin": d.plugin, "description": d.doc,
-        "hyperparameters": [
-            {"name": h.name, "type": h.kind, "default": h.default, "min": h.low, "max": h.high,
-             "min_exclusive": h.low_open, "max_exclusive": h.high_open, "log": h.log,
-             "range": h.range_text(), "description": h.doc}
-            for h in d.hparams
-        ],
+        "hyperparameters": [hparam_json(h) for h in d.hparams],
     }
 
 
 def from_description(x: dict[str, Any]) -> OptimizerDef:
     """The definition a worker published, as the API validates arms against it."""
-    hparams = tuple(
-        HParam(h["name"], h["default"], h["min"], h["max"], h["min_exclusive"], h["max_exclusive"],
-               h.get("description", ""), h.get("log", False))
-        for h in x["hyperparameters"])
+    hparams = tuple(hparam_from_json(h) for h in x["hyperparameters"])
     return OptimizerDef(x["name"], x["title"], x["class_name"], hparams, full_batch=x["full_batch"],
                         doc=x["description"], module=x["module"], distribution=x["package"],
                         granularity=x["granularity"], vectorized=x["vectorized_rule"],

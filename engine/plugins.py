@@ -1,15 +1,20 @@
-"""Optimizers from installed packages, through the entry-point group ``optarena.optimizers``.
+"""Optimizers and models from installed packages, through the entry-point groups
+``optarena.optimizers`` and ``optarena.models``.
 
 A package declares, in its pyproject.toml::
 
     [project.entry-points."optarena.optimizers"]
     signum = "my_package.optimizers:SIGNUM"
 
-where ``SIGNUM`` is an ``OptimizerPlugin`` (engine/optimizer_defs.py). Only what is installed
-loads: a request names an optimizer, never a module, a path or code. A plugin that fails to
-load, lacks ``lr``, or reuses a built-in name is left out with a logged reason, so one broken
-package cannot stop a worker. Loading imports the package (and torch with it), so the API never
-calls ``installed()``: it reads what live workers published (core/capabilities.py).
+    [project.entry-points."optarena.models"]
+    gated-mlp = "my_package.models:GATED_MLP"
+
+where ``SIGNUM`` is an ``OptimizerPlugin`` (engine/optimizer_defs.py) and ``GATED_MLP`` a
+``ModelPlugin`` (engine/model_defs.py). Only what is installed loads: a request names an
+optimizer or a model, never a module, a path or code. A plugin that fails to load, breaks a
+rule below, or reuses a built-in name is left out with a logged reason, so one broken package
+cannot stop a worker. Loading imports the package (and torch with it), so the API never calls
+``installed()``: it reads what live workers published (core/capabilities.py).
 """
 
 from __future__ import annotations
@@ -17,38 +22,59 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
 from importlib import metadata
+from typing import Any, TypeVar
 
-from engine.optimizer_defs import OptimizerDef, OptimizerPlugin
+from engine.model_defs import MODELS, ModelDef, ModelPlugin
+from engine.optimizer_defs import HParam, OptimizerDef, OptimizerPlugin
 from engine.registry import REGISTRY
 
 GROUP = "optarena.optimizers"
+MODEL_GROUP = "optarena.models"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # as the built-ins: resnet-mini
 
 log = logging.getLogger(__name__)
+D = TypeVar("D")
+
+
+def _load(group: str, check: Callable[[Any, dict[str, D]], str | None],
+          define: Callable[[Any, str], D]) -> dict[str, D]:
+    out: dict[str, D] = {}
+    for ep in metadata.entry_points(group=group):
+        try:
+            plugin = ep.load()
+        except Exception:  # noqa: BLE001 - any import error of a third-party package
+            log.exception("%s plugin %r (%s) failed to load; left out", group, ep.name, ep.value)
+            continue
+        reason = check(plugin, out)
+        if reason:
+            log.error("%s plugin %r (%s) left out: %s", group, ep.name, ep.value, reason)
+            continue
+        out[plugin.name] = define(plugin, ep.dist.name if ep.dist else plugin.factory.__module__)
+    return out
 
 
 @functools.cache
 def installed() -> dict[str, OptimizerDef]:
-    """Every valid plugin of this environment, by name (read once per process)."""
-    out: dict[str, OptimizerDef] = {}
-    for ep in metadata.entry_points(group=GROUP):
-        try:
-            plugin = ep.load()
-        except Exception:  # noqa: BLE001 - any import error of a third-party package
-            log.exception("optimizer plugin %r (%s) failed to load; left out", ep.name, ep.value)
-            continue
-        reason = problem(plugin, out)
-        if reason:
-            log.error("optimizer plugin %r (%s) left out: %s", ep.name, ep.value, reason)
-            continue
-        out[plugin.name] = definition(plugin, ep.dist.name if ep.dist else plugin.factory.__module__)
-    return out
+    """Every valid optimizer plugin of this environment, by name (read once per process)."""
+    return _load(GROUP, problem, definition)
+
+
+@functools.cache
+def installed_models() -> dict[str, ModelDef]:
+    """Every valid model plugin of this environment, by name (read once per process)."""
+    return _load(MODEL_GROUP, model_problem, model_definition)
 
 
 def loaded() -> dict[str, OptimizerDef]:
     """The plugins if this process has loaded them already, else none (nothing imported)."""
     return installed() if installed.cache_info().currsize else {}
+
+
+def loaded_models() -> dict[str, ModelDef]:
+    return installed_models() if installed_models.cache_info().currsize else {}
 
 
 def definition(plugin: OptimizerPlugin, distribution: str) -> OptimizerDef:
@@ -59,8 +85,31 @@ def definition(plugin: OptimizerPlugin, distribution: str) -> OptimizerDef:
                         plugin=True, betas_tuple=False)
 
 
+def model_definition(plugin: ModelPlugin, distribution: str) -> ModelDef:
+    f = plugin.factory
+    return ModelDef(plugin.name, plugin.title or plugin.name, f"{f.__module__}:{f.__qualname__}",
+                    plugin.config, None, doc=plugin.doc, images=plugin.images,
+                    batch_norm=plugin.batch_norm, plugin=True, distribution=distribution)
+
+
+def _factory_problem(factory: Any) -> str | None:
+    name = getattr(factory, "__qualname__", "<none>")
+    if not callable(factory) or "." in name or "<" in name:
+        return "its factory must be a module-level class or function (workers import it by name)"
+    return None
+
+
+def _schema_problem(hparams: tuple[HParam, ...]) -> str | None:
+    for h in hparams:
+        if not h.name.isidentifier():
+            return f"setting {h.name!r} must be a Python identifier (it is passed by name)"
+        if h.log and (h.low is None or h.low < 0 or (h.low == 0 and not h.low_open)):
+            return f"hyperparameter {h.name!r} is on a log scale, so its range must be positive"
+    return None
+
+
 def problem(plugin: object, seen: dict[str, OptimizerDef]) -> str | None:
-    """Why a loaded entry point cannot be offered, or None."""
+    """Why a loaded optimizer entry point cannot be offered, or None."""
     if not isinstance(plugin, OptimizerPlugin):
         return f"the entry point must name an OptimizerPlugin, not a {type(plugin).__name__}"
     if not NAME.match(plugin.name):
@@ -70,11 +119,18 @@ def problem(plugin: object, seen: dict[str, OptimizerDef]) -> str | None:
         return f"name {plugin.name!r} is taken by {owner}"
     if "lr" not in {h.name for h in plugin.hparams}:
         return "its hyperparameters must include 'lr' (schedules and tuning set it)"
-    if "." in plugin.factory.__qualname__ or "<" in plugin.factory.__qualname__:
-        return "its factory must be a module-level class or function (workers import it by name)"
     if plugin.granularity not in ("elementwise", "per_tensor"):
         return f"granularity {plugin.granularity!r} is neither 'elementwise' nor 'per_tensor'"
-    for h in plugin.hparams:
-        if h.log and (h.low is None or h.low < 0 or (h.low == 0 and not h.low_open)):
-            return f"hyperparameter {h.name!r} is on a log scale, so its range must be positive"
-    return None
+    return _factory_problem(plugin.factory) or _schema_problem(plugin.hparams)
+
+
+def model_problem(plugin: object, seen: dict[str, ModelDef]) -> str | None:
+    """Why a loaded model entry point cannot be offered, or None."""
+    if not isinstance(plugin, ModelPlugin):
+        return f"the entry point must name a ModelPlugin, not a {type(plugin).__name__}"
+    if not MODEL_NAME.match(plugin.name):
+        return f"name {plugin.name!r} must be lowercase letters, digits, '_' and '-' (at most 32)"
+    if plugin.name in MODELS or plugin.name in seen:
+        owner = "a built-in" if plugin.name in MODELS else "another plugin"
+        return f"name {plugin.name!r} is taken by {owner}"
+    return _factory_problem(plugin.factory) or _schema_problem(plugin.config)

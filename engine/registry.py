@@ -13,6 +13,7 @@ from importlib import metadata
 from typing import Any
 
 from engine.catalogue import CATALOGUE
+from engine.model_defs import ModelDef
 from engine.optimizer_defs import HParam, OptimizerDef, describe
 
 
@@ -90,8 +91,8 @@ REGISTRY: dict[str, OptimizerDef] = {
 } | CATALOGUE
 
 
-def package_version(d: OptimizerDef) -> str | None:
-    """The installed version of the package that provides the optimizer (read from its
+def package_version(d: OptimizerDef | ModelDef) -> str | None:
+    """The installed version of the package that provides the optimizer or model (read from its
     metadata, so the package itself is not imported); None when it is not installed."""
     return _installed_version(d.distribution)
 

@@ -2,7 +2,7 @@
 
 Each worker upserts its row when it starts and every heartbeat, and deletes it when it stops;
 a worker that died stops being seen. The API validates and routes by the rows seen recently
-(core/capabilities.py), so it never imports an optimizer package itself.
+(core/capabilities.py), so it never imports an optimizer or model package itself.
 """
 
 from __future__ import annotations
@@ -26,5 +26,7 @@ class WorkerRecord(Base):
     devices: Mapped[list[str]] = mapped_column(JSON)  # "cpu", and "cuda" when it has a GPU
     # every optimizer it can train, as engine.optimizer_defs.describe() writes it
     optimizers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # every model it can train, as engine.model_defs.describe() writes it
+    models: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from core import capabilities
 from core.settings import Settings
-from engine import plugins
+from engine import model_defs, plugins
+from engine.model_defs import MODELS
 from engine.optimizer_defs import describe
 from engine.registry import REGISTRY, package_version
 
@@ -32,6 +33,12 @@ def optimizers() -> list[dict[str, Any]]:
     return [describe(d, package_version(d)) for d in defs]
 
 
+def models() -> list[dict[str, Any]]:
+    """Every model this worker can train: the built-ins and its installed plugins."""
+    defs = list(MODELS.values()) + list(plugins.installed_models().values())
+    return [model_defs.describe(d, package_version(d)) for d in defs]
+
+
 def devices() -> list[str]:
     import torch
 
@@ -39,8 +46,11 @@ def devices() -> list[str]:
 
 
 def plugin_queues(consumed: list[str]) -> list[str]:
-    """The queues of this worker's plugins: ``<queue>.<plugin>`` for each base queue it consumes."""
-    return [f"{q}.{name}" for q in consumed if "." not in q for name in sorted(plugins.installed())]
+    """The queues of this worker's plugins: ``<queue>.<plugin>`` for each base queue it consumes
+    (``<queue>.model-<name>`` for a model plugin)."""
+    suffixes = sorted(plugins.installed()) + [capabilities.model_queue_suffix(m)
+                                              for m in sorted(plugins.installed_models())]
+    return [f"{q}.{suffix}" for q in consumed if "." not in q for suffix in suffixes]
 
 
 class Presence(threading.Thread):
@@ -49,13 +59,13 @@ class Presence(threading.Thread):
         self.sessions, self.settings, self.queues = sessions, settings, queues
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopped = threading.Event()
-        self.offer = optimizers()
+        self.offer, self.models = optimizers(), models()
         self.devices = devices()
 
     def publish(self) -> None:
         with self.sessions() as session, session.begin():
             capabilities.publish(session, self.worker_id, socket.gethostname(), self.queues,
-                                 self.devices, self.offer)
+                                 self.devices, self.offer, self.models)
 
     def run(self) -> None:
         while not self.stopped.wait(self.settings.heartbeat_seconds):

@@ -16,6 +16,7 @@ from engine.events import Event, Progress
 from engine.runner import resolve_device, train_runs
 from engine.spec import ComparisonSpec
 from worker.buffer import EventBuffer
+from worker.model_limits import check_plugin_model
 from worker.persist import consolidate, drop_consolidated, stored_steps
 from worker.retry import connection_lost, with_retry
 from worker.shards import Claim, LeaseLost, claim, finish, is_cancelled, owner_name
@@ -103,6 +104,8 @@ def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, c
             drop_consolidated(session, claimed.job_id, claimed.runs)
             return EventBuffer(stored_steps(session, claimed.job_id, claimed.runs))
 
+    dataset = _dataset_for(sessions, spec, settings.db_retry_seconds)
+    check_plugin_model(spec, settings, dataset)  # before anything is written
     buffer = with_retry(prepare, settings.db_retry_seconds, f"shard {shard_id}")
     writer = ShardWriter(sessions, claimed.job_id, shard_id, buffer, interval=settings.write_interval,
                          heartbeat=settings.heartbeat_seconds, lease=(owner, settings.lease_seconds),
@@ -114,7 +117,7 @@ def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, c
         completed = train_runs(spec, local, on_event, device=resolve_device(spec.train.device),
                                resume=claimed.checkpoint, should_stop=stop,
                                on_checkpoint=writer.on_checkpoint, checkpoint_every=settings.checkpoint_every,
-                               dataset=_dataset_for(sessions, spec, settings.db_retry_seconds),
+                               dataset=dataset,
                                flush_seconds=settings.flush_seconds)
     return completed and not stop.cancelled
 

@@ -9,8 +9,6 @@ from fastapi import APIRouter
 from api.catalogue.schemas import ModelOut, OptimizerOut, PresetOut, TaskOut
 from api.deps import SessionDep, SettingsDep
 from core import capabilities
-from engine.model_defs import MODELS
-from engine.model_defs import describe as describe_model
 from engine.presets import DESCRIPTIONS, PRESETS
 from engine.task_table import catalogue as task_catalogue
 
@@ -28,10 +26,11 @@ def list_optimizers(session: SessionDep, settings: SettingsDep) -> list[dict[str
 @router.get("/models", response_model=list[ModelOut],
             description="Every model a job may train as net {\"kind\": \"module\", \"model\": "
             "name, \"config\": {...}}: its settings' types, defaults and ranges, whether it needs "
-            "images and whether it keeps batch-norm statistics. Each is a plain nn.Module that workers "
-            "train K runs at once through torch.func.")
-def list_models() -> list[dict[str, Any]]:
-    return [describe_model(d) for d in MODELS.values()]
+            "images and whether it keeps batch-norm statistics: the built-ins and the plugins live workers "
+            "offer, with their package, version and how many live workers can train each. Each is a plain "
+            "nn.Module that workers train K runs at once through torch.func.")
+def list_models(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    return capabilities.model_catalogue(session, settings.worker_ttl_seconds)
 
 
 @router.get("/tasks", response_model=list[TaskOut],

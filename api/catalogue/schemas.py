@@ -45,16 +45,6 @@ class OptimizerOut(_Entry):
     workers: int = Field(description="live workers that can train it")
 
 
-class SettingOut(_Entry):
-    name: str
-    type: str = Field(description="float, int or bool")
-    default: float | int | bool
-    min: float | None
-    max: float | None
-    range: str
-    description: str
-
-
 class ModelOut(_Entry):
     name: str = Field(description="what a net's `model` names (with kind 'module')")
     title: str
@@ -62,7 +52,12 @@ class ModelOut(_Entry):
     needs_images: bool
     needs_tokens: bool
     batch_norm: bool
-    config: list[SettingOut] = Field(description="the settings a net's `config` may give")
+    plugin: bool = Field(description="from an installed package's entry point (group optarena.models)")
+    factory: str = Field(description="module:function that builds the nn.Module")
+    package: str
+    version: str | None = Field(description="the installed package's version; null if not installed")
+    config: list[HyperparameterOut] = Field(description="the settings a net's `config` may give")
+    workers: int = Field(description="live workers that can train it")
 
 
 class TaskOut(_Entry):

@@ -1,43 +1,45 @@
-"""Optimizer plugins in the engine: the example package, pip-installed, loads through its entry
-point, validates like a built-in and trains the cohort as its class does per run; malformed
-plugins are left out with a reason."""
+"""Optimizer and model plugins in the engine: the example packages, pip-installed, load through
+their entry points, validate like built-ins and train the cohort as their class does per run;
+malformed plugins are left out with a reason."""
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from core.settings import Settings
 from engine import plugins
+from engine.model_defs import ModelPlugin
+from engine.modules import build_module
 from engine.optimizer_defs import HParam, OptimizerPlugin
 from engine.spec import ComparisonSpec, stored
-from tests.engine.agreement import measure
+from tests.engine.agreement import check, measure
 from tests.engine.conftest import small_wave
+from tests.support.examples import install_examples
+from worker.model_limits import OverLimit, check_plugin_model
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def _clear() -> None:
+    plugins.installed.cache_clear()
+    plugins.installed_models.cache_clear()
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    src = tmp_path_factory.mktemp("src") / "optarena-signum"
-    shutil.copytree(ROOT / "examples" / "optarena-signum", src)
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(src)], check=True, capture_output=True, timeout=300)
+    target = install_examples(tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("site"))
     sys.path.insert(0, str(target))
-    plugins.installed.cache_clear()
+    _clear()
     try:
-        yield plugins.installed()
+        yield plugins.installed() | plugins.installed_models()
     finally:
         sys.path.remove(str(target))
-        plugins.installed.cache_clear()
+        _clear()
         sys.modules.pop("optarena_signum", None)
+        sys.modules.pop("optarena_gated_mlp", None)
 
 
 def _spec(arms: list[dict[str, object]], **train: object) -> dict[str, object]:
@@ -109,3 +111,77 @@ def test_a_malformed_plugin_is_left_out_with_its_reason(change: dict[str, object
 
 def test_a_plugin_that_declares_no_granularity_is_per_tensor() -> None:
     assert _plugin().granularity == "per_tensor" and plugins.problem(_plugin(), {}) is None
+
+
+# -- model plugins (group optarena.models) ------------------------------------------------
+
+GATED = {"kind": "module", "model": "gated-mlp", "config": {"width": 8}}
+
+
+def _model_spec(net: dict[str, object]) -> dict[str, object]:
+    return _spec([{"optimizer": "sgd", "lr": 0.05}, {"optimizer": "adam", "lr": 1e-2}]) | {"net": net}
+
+
+def test_the_example_model_plugin_loads_and_validates_like_a_built_in(installed: dict[str, object]) -> None:
+    d = installed["gated-mlp"]
+    assert (d.factory, d.distribution, d.plugin, d.count) == (
+        "optarena_gated_mlp:GatedMLP", "optarena-gated-mlp", True, None)
+    spec = ComparisonSpec.model_validate(_model_spec(GATED))
+    assert spec.net.config == {"width": 8, "depth": 2} and spec.net.module is d  # defaults filled in
+    for config, word in (({"width": 0}, "width"), ({"width": 2.5}, "width"), ({"heads": 2}, "heads")):
+        with pytest.raises(ValidationError) as info:
+            ComparisonSpec.model_validate(_model_spec(GATED | {"config": config}))
+        [e] = info.value.errors()
+        assert e["loc"] == ("net", "config") and word in e["msg"] and "gated-mlp" in e["msg"]
+    # The API validates against what live workers offer, not against what is installed.
+    with pytest.raises(ValidationError) as info:
+        ComparisonSpec.model_validate(_model_spec(GATED), context={"optimizers": {}, "models": {}})
+    [e] = info.value.errors()
+    assert e["loc"] == ("net", "model") and "'gated-mlp'" in e["msg"] and "resnet-mini" in e["msg"]
+
+
+def test_a_plugin_model_trains_the_cohort_as_one_module_per_run_does(installed: dict[str, object]) -> None:
+    spec = ComparisonSpec.model_validate(_model_spec(GATED))
+    figures = check(spec, "gated-mlp plugin, float64")
+    assert len(figures) == 4 and max(f.engine for f in figures) <= 1e-9, [str(f) for f in figures]
+
+
+def test_a_stored_plugin_model_reads_back_where_it_is_missing_and_fails_to_build_there() -> None:
+    data = ComparisonSpec.model_validate(_spec([{"optimizer": "sgd"}])).model_dump(mode="json")
+    data["net"] |= {"kind": "module", "model": "not-installed", "config": {"size": 3}}
+    spec = stored(data)
+    assert spec.net.module.plugin and spec.net.config == {"size": 3}
+    assert spec.model_dump(mode="json")["net"]["config"] == {"size": 3}
+    with pytest.raises(LookupError, match="'not-installed' is not installed"):
+        build_module(spec.net, 1, 1)
+    with pytest.raises(ValidationError):  # outside storage, an unknown name is still refused
+        ComparisonSpec.model_validate(data)
+
+
+def test_the_worker_refuses_a_plugin_model_over_the_parameter_limit(installed: dict[str, object]) -> None:
+    spec = ComparisonSpec.model_validate(_model_spec(GATED | {"config": {"width": 64}}))
+    # wave: 1 input, 1 output; gated layers of 64 units (linear maps to 128), then the head
+    count = (1 * 128 + 128) + (64 * 128 + 128) + (64 * 1 + 1)
+    check_plugin_model(spec, Settings(max_params_per_net=count), None)
+    with pytest.raises(OverLimit, match=rf"^net\.config: the net has {count} parameters, above the limit "
+                       rf"of {count - 1} \(OPTARENA_MAX_PARAMS_PER_NET\)"):
+        check_plugin_model(spec, Settings(max_params_per_net=count - 1), None)
+
+
+def _model_plugin() -> ModelPlugin:
+    from torch.nn import Linear
+
+    return ModelPlugin("mine", Linear, (HParam("bias", True),))
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"name": "resnet-mini"}, "taken by a built-in"),
+    ({"name": "Bad Name"}, "lowercase"),
+    ({"factory": lambda shape, out: None}, "module-level"),
+    ({"config": (HParam("not an identifier", 1),)}, "identifier"),
+    ({"config": (HParam("scale", 1.0, 0.0, 2.0, log=True),)}, "log scale"),
+])
+def test_a_malformed_model_plugin_is_left_out_with_its_reason(change: dict[str, object], reason: str) -> None:
+    assert plugins.model_problem(_model_plugin(), {}) is None
+    assert reason in plugins.model_problem(dataclasses.replace(_model_plugin(), **change), {})
+    assert "ModelPlugin" in plugins.model_problem(object(), {})
