@@ -18,7 +18,9 @@ from models.db import session_factory
 from models.tables import Job, Shard
 from worker import shard_runner
 
-SPEC = {"preset": "seed-wave", "overrides": {"train": {"steps": 600, "eval_every": 100}}}
+# Large batches, so that 600 steps take long enough for the cancel to land between a checkpoint
+# and the end (seed-wave's batches of 64 train them in a few tens of milliseconds).
+SPEC = {"preset": "seed-wave", "overrides": {"train": {"steps": 600, "eval_every": 100, "batch_size": 2048}}}
 
 
 def _job(sessions) -> tuple[str, int]:  # noqa: ANN001 - a sessionmaker

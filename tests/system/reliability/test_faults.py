@@ -23,6 +23,9 @@ FAST = {"OPTARENA_SHARD_SIZE": "1", "OPTARENA_LEASE_SECONDS": "3", "OPTARENA_HEA
         "OPTARENA_SWEEP_SECONDS": "0.5", "OPTARENA_RESEND_AFTER_SECONDS": "3", "OPTARENA_MAX_ATTEMPTS": "2",
         "OPTARENA_CHECKPOINT_EVERY": "50", "OPTARENA_FLUSH_SECONDS": "0.1"}
 STEPS = 600
+# The takeover test must catch a shard half-way: large batches make a step take milliseconds
+# (seed-wave's batches of 64 train 600 steps in well under the time between two polls).
+WIDE = {"train": {"steps": STEPS, "eval_every": 100, "batch_size": 512}}
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +68,9 @@ def _finish_clean(service: Service, job_id: str, n_runs: int = 3) -> dict:
 
 
 def test_killed_worker_is_taken_over_and_resumes_from_its_checkpoint(service: Service) -> None:
-    ref = flows.submit(service, STEPS)
+    ref = flows.submit(service, STEPS, **WIDE)
     _finish_clean(service, ref["id"])
-    job = flows.submit(service, STEPS)
+    job = flows.submit(service, STEPS, **WIDE)
     url = _db(service)
     # About half-way through a shard, after a checkpoint: SIGKILL the worker training it.
     victim = checks.wait_until(lambda: next((s for s in checks.shards(url, job["id"])
