@@ -29,8 +29,7 @@ def plan_shards(session: Session, job_id: str, shard_size: int, shard_examples: 
         if job.cancel_requested:
             refresh_status(session, job_id)
             return []
-        existing = _create_shards(session, job, stage(_spec(job), 0), shard_size, shard_examples,
-                                  worker_ttl)
+        existing = _create_shards(session, job, job_stage(job, 0), shard_size, shard_examples, worker_ttl)
     elif _next_stage_due(job, existing):
         existing += _plan_next_stage(session, job, existing, shard_size, shard_examples, worker_ttl)
     return [(s.id, s.queue) for s in existing if s.status == "queued"]
@@ -38,6 +37,20 @@ def plan_shards(session: Session, job_id: str, shard_size: int, shard_examples: 
 
 def _spec(job: Job) -> ComparisonSpec:
     return stored(job.spec)
+
+
+def job_stage(job: Job, index: int) -> Stage:
+    """Stage ``index`` of a stored job, with what was decided before it (study_state)."""
+    return stage_of_state(_spec(job), index, job.study_state)
+
+
+def stage_of_state(spec: ComparisonSpec, index: int, state: dict[str, Any] | None) -> Stage:
+    proposals = None
+    if spec.study is not None and spec.study.kind == "search":
+        from engine.search_plan import proposals_of
+
+        proposals = proposals_of(state, index)
+    return stage(spec, index, chosen_points(state), proposals)
 
 
 def _next_stage_due(job: Job, shards: list[Shard]) -> bool:
@@ -48,17 +61,25 @@ def _next_stage_due(job: Job, shards: list[Shard]) -> bool:
 
 def _plan_next_stage(session: Session, job: Job, shards: list[Shard], shard_size: int,
                      shard_examples: int | None, worker_ttl: float) -> list[Shard]:
-    """Tuning's second stage: each arm's point chosen on validation loss, on fresh seeds."""
+    """Tuning's second stage: each arm's point chosen on validation loss, on fresh seeds.
+    A search's next stage: the next cohort's trials, or each arm's best trial on fresh seeds."""
     spec = _spec(job)
     index = max(s.stage for s in shards) + 1
-    first = stage(spec, 0)
-    runs = session.execute(select(Run.index, Run.summary).where(Run.job_id == job.id, Run.stage == 0)).all()
-    plans = first.spec.runs()
-    chosen = choose(spec, [(plans[i].arm, {}, summary) for i, summary in runs])
-    job.study_state = (job.study_state or {}) | {"chosen": {str(a): hp for a, hp in chosen.items()}}
-    nxt = stage(spec, index, chosen)
+    if spec.study is not None and spec.study.kind == "search":
+        job.study_state = _search_advance(session, job, spec, index - 1)
+    else:
+        first = stage(spec, 0)
+        runs = session.execute(select(Run.index, Run.summary)
+                               .where(Run.job_id == job.id, Run.stage == 0)).all()
+        plans = first.spec.runs()
+        chosen = choose(spec, [(plans[i].arm, {}, summary) for i, summary in runs])
+        job.study_state = (job.study_state or {}) | {"chosen": {str(a): hp for a, hp in chosen.items()}}
+    nxt = job_stage(job, index)
     add_runs(session, job.id, nxt)
-    add_event(session, job.id, "study", {"stage": index, "chosen": job.study_state["chosen"],
+    decided = {k: job.study_state[k] for k in ("chosen",) if k in job.study_state}
+    if "chosen" not in decided:
+        decided["proposals"] = job.study_state["proposals"][str(index)]
+    add_event(session, job.id, "study", {"stage": index, **decided,
                                          "labels": [a.display() for a in spec.arms]})
     session.flush()
     created = _create_shards(session, job, nxt, shard_size, shard_examples, worker_ttl)
@@ -89,7 +110,7 @@ def _create_shards(session: Session, job: Job, st: Stage, shard_size: int,
     first = session.scalar(select(Shard.index).where(Shard.job_id == job.id).order_by(Shard.index.desc()))
     first = 0 if first is None else first + 1
     shards = []
-    for i, local in enumerate(plan_cohorts(st.spec, shard_size, shard_examples)):
+    for i, local in enumerate(_stage_cohorts(st, shard_size, shard_examples)):
         runs = [st.offset + r for r in local]
         shard = Shard(job_id=job.id, index=first + i, run_indices=runs, queue=queue, status="queued",
                       step=0, attempts=0, checkpoint_step=0, stage=st.index)
@@ -99,6 +120,18 @@ def _create_shards(session: Session, job: Job, st: Stage, shard_size: int,
                         .values(shard_id=shard.id))
         shards.append(shard)
     return shards
+
+
+def _stage_cohorts(st: Stage, shard_size: int, shard_examples: int | None) -> list[list[int]]:
+    """The stage's shards. A search cohort's trials of one arm train in one shard, whatever its
+    size: pruning ranks them against each other at the rungs (engine/search_pruning.py)."""
+    spec = st.spec
+    if spec.study is None or spec.study.kind != "search" or st.index == len(spec.study.cohorts()):
+        return plan_cohorts(spec, shard_size, shard_examples)
+    by_arm: dict[int, list[int]] = {}
+    for r in spec.runs():
+        by_arm.setdefault(st.base_arm[r.arm], []).append(r.index)
+    return list(by_arm.values())
 
 
 def unfinished_jobs_without_work(session: Session) -> list[str]:
@@ -111,3 +144,11 @@ def unfinished_jobs_without_work(session: Session) -> list[str]:
         if statuses and statuses <= set(TERMINAL):
             out.append(job_id)
     return out
+
+
+def _search_advance(session: Session, job: Job, spec: ComparisonSpec, finished: int) -> dict[str, Any]:
+    from engine.search_plan import StoredRun, advance
+
+    runs = [StoredRun(stage, arm, summary) for stage, arm, summary in session.execute(
+        select(Run.stage, Run.arm, Run.summary).where(Run.job_id == job.id, Run.stage <= finished))]
+    return advance(spec, finished, job.study_state or {}, runs)

@@ -168,10 +168,17 @@ def create_job(session: Session, request: JobRequest, *, source: str = "http", o
         return job
     spec = request.spec
     job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), total_runs(spec), job_steps(spec)
-    if n_stages(spec) > 1:
-        job.study_state = {"stages": n_stages(spec)}
+    if spec.study is not None and spec.study.kind == "search":
+        from engine.search_plan import first_state, proposals_of  # Optuna: only for a search
+
+        job.study_state = first_state(spec)
+        first = stage(spec, 0, proposals=proposals_of(job.study_state, 0))
+    else:
+        if n_stages(spec) > 1:
+            job.study_state = {"stages": n_stages(spec)}
+        first = stage(spec, 0)
     session.add(job)
-    add_runs(session, job.id, stage(spec, 0))
+    add_runs(session, job.id, first)
     _log_created(session, job)
     return job
 

@@ -7,6 +7,10 @@ redelivered shard trains exactly what was planned.
 - tuning: stage 0 expands every arm over the grid (one derived arm per point) on
   ``seeds``; stage 1 re-runs each arm's chosen point on ``test_seeds``. The choice is a
   pure function of stage 0's summaries (``choose``), stored with the job.
+- search: stage c (one per cohort of ``study.batch`` trials) derives one arm per proposed
+  trial of every arm, on ``seeds``; the proposals are made between stages from the stored
+  results (engine/search_plan.py) and kept with the job. The last stage re-runs each arm's
+  best trial on ``test_seeds``, as tuning's second stage does.
 - batch_size: one derived arm per (arm, batch size).
 - everything else: the spec as it is (cross-validation folds and bootstrap resamples
   are data variants of its runs, see ``ComparisonSpec.runs``).
@@ -38,8 +42,45 @@ class Stage:
         return len(self.spec.runs())
 
 
+Proposals = dict[int, list[dict[str, Any]]]  # arm -> each trial's hyperparameters, for one cohort
+
+
 def n_stages(spec: ComparisonSpec) -> int:
+    if spec.study is not None and spec.study.kind == "search":
+        return len(spec.study.cohorts()) + 1
     return 2 if spec.study is not None and spec.study.kind == "tuning" else 1
+
+
+def _search_stage(spec: ComparisonSpec, index: int, chosen: dict[int, dict[str, Any]] | None,
+                  proposals: Proposals | None) -> Stage:
+    study = spec.study
+    assert study is not None and study.kind == "search"
+    cohorts, per_trial = study.cohorts(), len(spec.seeds)
+    offset = sum(len(c) for c in cohorts[:index]) * len(spec.arms) * per_trial
+    if index == len(cohorts):  # each arm's best trial on fresh seeds
+        if chosen is None or set(chosen) != set(range(len(spec.arms))):
+            raise ValueError("search's last stage needs the best trial of every arm")
+        arms = [arm.model_copy(update=chosen[a]) for a, arm in enumerate(spec.arms)]
+        derived = spec.model_copy(update={"arms": arms, "seeds": list(study.test_seeds)})
+        return Stage(index, derived, list(range(len(spec.arms))), offset)
+    if not 0 <= index < len(cohorts):
+        raise ValueError(f"this search has no stage {index}")
+    numbers = cohorts[index]
+    if proposals is None or any(len(proposals.get(a, [])) != len(numbers) for a in range(len(spec.arms))):
+        raise ValueError(f"search stage {index} needs {len(numbers)} proposed trials for every arm")
+    arms, base = [], []
+    for a, arm in enumerate(spec.arms):
+        for number, params in zip(numbers, proposals[a], strict=True):
+            arms.append(_derive(arm, params, f"#{number}"))
+            base.append(a)
+    return Stage(index, spec.model_copy(update={"arms": arms}), base, offset)
+
+
+def search_trial(spec: ComparisonSpec, index: int, stage_arm: int) -> tuple[int, int]:
+    """(the job's arm, the trial's number within it) of arm ``stage_arm`` of search stage ``index``."""
+    assert spec.study is not None and spec.study.kind == "search"
+    numbers = spec.study.cohorts()[index]
+    return stage_arm // len(numbers), numbers[stage_arm % len(numbers)]
 
 
 def _label(name: str, suffix: str) -> str:
@@ -96,9 +137,13 @@ def _batch_size_arms(spec: ComparisonSpec) -> tuple[list[ArmBase], list[int]]:
     return arms, base
 
 
-def stage(spec: ComparisonSpec, index: int, chosen: dict[int, dict[str, float]] | None = None) -> Stage:
-    """Stage ``index`` of ``spec``; tuning's stage 1 needs ``chosen`` (arm -> hyperparameters)."""
+def stage(spec: ComparisonSpec, index: int, chosen: dict[int, dict[str, Any]] | None = None,
+          proposals: Proposals | None = None) -> Stage:
+    """Stage ``index`` of ``spec``; tuning's stage 1 and search's last need ``chosen`` (arm ->
+    hyperparameters), a search's other stages their cohort's ``proposals``."""
     kind = spec.study.kind if spec.study is not None else None
+    if kind == "search":
+        return _search_stage(spec, index, chosen, proposals)
     base = list(range(len(spec.arms)))
     if kind == "tuning" and index == 0:
         arms, base = _tuning_arms(spec)
@@ -121,6 +166,8 @@ def stage(spec: ComparisonSpec, index: int, chosen: dict[int, dict[str, float]] 
 
 def total_runs(spec: ComparisonSpec) -> int:
     """Runs of every stage, known before any of them trains."""
+    if spec.study is not None and spec.study.kind == "search":
+        return len(spec.arms) * (spec.study.trials * len(spec.seeds) + len(spec.study.test_seeds))
     first = stage(spec, 0).n_runs
     if n_stages(spec) == 1:
         return first
@@ -144,7 +191,8 @@ def max_steps(spec: ComparisonSpec, n_train: int) -> int:
 
     Mirrors the trainer: batch sizes are resolved against the rows a run trains on (a
     fold's under cross-validation, effective_batch_size), and so is the budget."""
-    st = stage(spec, 0).spec
+    # A search's trials change optimizer hyperparameters only, never a run's steps.
+    st = spec if spec.study is not None and spec.study.kind == "search" else stage(spec, 0).spec
     rows = run_train_size(spec, n_train)
     return max(st.steps_for(min(st.batch_size_of(a) or rows, rows), rows, a) for a in st.arms)
 

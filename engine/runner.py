@@ -14,6 +14,7 @@ import torch
 
 from engine.design import effective_batch_size, plan_cohorts
 from engine.events import Event, MetricPoints, RunFinished, RunStarted
+from engine.search_pruning import CohortPruning
 from engine.spec import ComparisonSpec
 from engine.tasks import DatasetLike, TaskData, make_task
 from engine.trainer import Cohort
@@ -34,7 +35,8 @@ def load_task(spec: ComparisonSpec, device: torch.device, dataset: DatasetLike |
 
 
 def make_cohort(spec: ComparisonSpec, run_indices: list[int], device: torch.device | None = None,
-                data: TaskData | None = None, dataset: DatasetLike | None = None) -> Cohort:
+                data: TaskData | None = None, dataset: DatasetLike | None = None,
+                pruning: CohortPruning | None = None) -> Cohort:
     device = device or resolve_device(spec.train.device)
     plans = spec.runs()
     runs = [plans[i] for i in run_indices]
@@ -44,7 +46,7 @@ def make_cohort(spec: ComparisonSpec, run_indices: list[int], device: torch.devi
             raise ValueError("runs of one cohort must share a batch size")
     runs = [r.model_copy(update={"batch_size": effective_batch_size(spec, r)}) for r in runs]
     data = data or load_task(spec, device, dataset)
-    return Cohort(spec, runs, data, device, getattr(torch, spec.train.dtype))
+    return Cohort(spec, runs, data, device, getattr(torch, spec.train.dtype), pruning)
 
 
 def train_runs(spec: ComparisonSpec, run_indices: list[int], on_event: Callable[[Event], None], *,
@@ -52,14 +54,15 @@ def train_runs(spec: ComparisonSpec, run_indices: list[int], on_event: Callable[
                should_stop: Callable[[], bool] | None = None,
                on_checkpoint: Callable[[int, bytes], None] | None = None,
                checkpoint_every: int = 0, flush_seconds: float = 0.5,
-               dataset: DatasetLike | None = None) -> bool:
+               dataset: DatasetLike | None = None, pruning: CohortPruning | None = None) -> bool:
     """Train one cohort, optionally from a checkpoint. False if ``should_stop`` ended it.
-    ``dataset``: the arrays of an uploaded CSV, for task 'dataset'."""
+    ``dataset``: the arrays of an uploaded CSV, for task 'dataset'; ``pruning``: a search
+    cohort's (engine/search_pruning.py)."""
     if spec.study is not None and spec.study.kind == "trajectories":
         from engine.studies.trajectories import train_paths
 
         return train_paths(spec, run_indices, on_event)
-    cohort = make_cohort(spec, run_indices, device, dataset=dataset)
+    cohort = make_cohort(spec, run_indices, device, dataset=dataset, pruning=pruning)
     if resume is not None:
         cohort.load_state_bytes(resume)
     return cohort.train(on_event, should_stop=should_stop, on_checkpoint=on_checkpoint,
@@ -104,7 +107,8 @@ class Collector:
 
 
 def compare(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = None, *,
-            should_stop: Callable[[], bool] | None = None) -> dict[int, RunResult]:
+            should_stop: Callable[[], bool] | None = None,
+            pruning: CohortPruning | None = None) -> dict[int, RunResult]:
     """Train every run of ``spec`` here; returns each run's curves and summary."""
     device = resolve_device(spec.train.device)
     data = load_task(spec, device)
@@ -113,7 +117,7 @@ def compare(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = Non
         if spec.study is not None and spec.study.kind == "trajectories":
             train_runs(spec, group, collect)
             continue
-        make_cohort(spec, group, device, data).train(collect, should_stop=should_stop)
+        make_cohort(spec, group, device, data, pruning=pruning).train(collect, should_stop=should_stop)
     return dict(sorted(collect.runs.items()))
 
 
@@ -121,20 +125,45 @@ def run_study(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = N
               should_stop: Callable[[], bool] | None = None) -> tuple[dict[int, RunResult], dict[str, Any]]:
     """Every stage of ``spec`` here, as the service would run them; run numbers are the job's.
 
-    Returns the runs and what was decided between stages (tuning: each arm's chosen point)."""
+    Returns the runs and what was decided between stages (tuning: each arm's chosen point;
+    search: each cohort's proposals and each arm's best trial)."""
     from engine.design import choose, n_stages, stage
+    from engine.search_pruning import stage_pruning
 
+    search = spec.study is not None and spec.study.kind == "search"
     results: dict[int, RunResult] = {}
     state: dict[str, Any] = {}
+    if search:
+        from engine.search_plan import StoredRun, advance, first_state, proposals_of
+
+        state = first_state(spec)
     chosen = None
     for index in range(n_stages(spec)):
-        st = stage(spec, index, chosen)
-        for local, r in compare(st.spec, on_event, should_stop=should_stop).items():
+        st = stage(spec, index, chosen, proposals_of(state, index) if search else None)
+        trained = compare(st.spec, on_event, should_stop=should_stop, pruning=stage_pruning(st))
+        for local, r in trained.items():
             r.run = st.offset + local
             results[r.run] = r
-        if index + 1 < n_stages(spec):
-            plans = st.spec.runs()
-            chosen = choose(spec, [(plans[i].arm, {}, results[st.offset + i].summary)
-                                   for i in range(len(plans))])
-            state["chosen"] = chosen
+        if index + 1 == n_stages(spec):
+            break
+        if search:
+            runs = [StoredRun(_stage_at(spec, state, r.run), r.arm, r.summary) for r in results.values()]
+            state = advance(spec, index, state, runs)
+            chosen = {int(a): p for a, p in state.get("chosen", {}).items()} or None
+            continue
+        plans = st.spec.runs()
+        chosen = choose(spec, [(plans[i].arm, {}, results[st.offset + i].summary) for i in range(len(plans))])
+        state["chosen"] = chosen
     return results, state
+
+
+def _stage_at(spec: ComparisonSpec, state: dict[str, Any], run: int) -> int:
+    """The search stage that run number ``run`` belongs to."""
+    assert spec.study is not None and spec.study.kind == "search"
+    per = len(spec.arms) * len(spec.seeds)
+    start = 0
+    for index, numbers in enumerate(spec.study.cohorts()):
+        start += len(numbers) * per
+        if run < start:
+            return index
+    return len(spec.study.cohorts())

@@ -43,6 +43,8 @@ from engine.optimizer_defs import OptimizerDef
 from engine.search_space import Distribution, SearchStudy
 
 SamplerName = Literal["random", "sobol", "tpe", "cmaes"]
+# Optuna announces every study it creates; a replay creates one per arm and stage.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @dataclass(frozen=True)

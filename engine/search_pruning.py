@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from engine.design import Stage, search_trial
 from engine.search_space import Pruner, SearchStudy
 
 
@@ -88,3 +89,37 @@ def arm_budget(study: SearchStudy, steps: int, examples_per_step: int) -> Budget
     cohorts = enumerate(study.cohorts())
     total = sum(cohort_steps(study.pruner, c, len(numbers), steps) for c, numbers in cohorts)
     return Budget(steps=total, examples=total * examples_per_step)
+
+
+@dataclass(frozen=True)
+class CohortPruning:
+    """What the trainer needs to prune one search cohort: its pruner, its number (hyperband's
+    brackets take turns by it), and the trial behind each of the stage's arms, as (the job's
+    arm, trial number). Trials compete within their arm only, so every arm spends
+    ``arm_budget``."""
+
+    pruner: Pruner
+    cohort: int
+    trial_of: tuple[tuple[int, int], ...]
+
+    def rungs(self, steps: int) -> tuple[int, ...]:
+        return cohort_rungs(self.pruner, self.cohort, steps)
+
+    def to_stop(self, losses: Mapping[tuple[int, int], float]) -> set[tuple[int, int]]:
+        """The trials (arm, number) to stop at a rung, given the mean validation loss of every
+        trial still running."""
+        out: set[tuple[int, int]] = set()
+        for arm in {a for a, _ in losses}:
+            mine = {n: v for (a, n), v in losses.items() if a == arm}
+            out |= {(arm, n) for n in to_stop(self.pruner, mine)}
+        return out
+
+
+def stage_pruning(st: Stage) -> CohortPruning | None:
+    """The pruning of search stage ``st``; None for other stages, or without a pruner."""
+    study = st.spec.study
+    if study is None or study.kind != "search" or study.pruner.kind == "none" \
+            or st.index >= len(study.cohorts()):
+        return None
+    return CohortPruning(study.pruner, st.index, tuple(search_trial(st.spec, st.index, i)
+                                                       for i in range(len(st.spec.arms))))

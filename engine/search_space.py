@@ -21,8 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.optimizer_defs import HParam, OptimizerDef
-from engine.strict import DISTINCT, Strict
-from engine.study_spec import Seed, distinct_test_seeds
+from engine.strict import DISTINCT, Seed, Strict, distinct_test_seeds
 
 Choice = bool | int | Annotated[float, Field(allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]

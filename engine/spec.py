@@ -31,6 +31,7 @@ from engine import plugins
 from engine.net_spec import NetSpec
 from engine.optimizer_defs import hparam_field
 from engine.registry import REGISTRY, HParam, OptimizerDef
+from engine.search_space import check_spaces
 from engine.strict import DISTINCT, INT32_MAX, Strict
 from engine.study_spec import Study
 from engine.task_table import CLASSIFICATION_TASKS, IMAGE_TASKS, KNOWN_TRUTH, TASKS, TOKEN_TASKS
@@ -319,7 +320,7 @@ class ComparisonSpec(Strict):
                                  f"({', '.join(sorted(KNOWN_TRUTH))}); {task.name!r} has none")
             if seeds is not None and len(seeds) != 1:
                 raise ValueError("bias_variance takes one seed: replicate b trains from seed + b")
-        if v.kind == "tuning" and seeds is not None and set(seeds) & set(v.test_seeds):
+        if v.kind in ("tuning", "search") and seeds is not None and set(seeds) & set(v.test_seeds):
             raise ValueError("test_seeds must be fresh: they may not repeat any of 'seeds'")
         if v.kind == "tuning" and arms is not None:
             for name, values in v.grid.items():
@@ -328,6 +329,13 @@ class ComparisonSpec(Strict):
                 for arm in arms:
                     if name in arm.hyperparams():
                         _check_values(arm, name, values)
+        if v.kind == "search" and arms is not None:
+            try:
+                check_spaces(v, {a.display(): a.definition for a in arms})
+            except ValidationError as exc:  # at study.search..., as the study's own errors are
+                raise ValidationError.from_exception_data("SearchStudy", [
+                    {"type": e["type"], "loc": ("search", *e["loc"]), "input": e["input"]}
+                    | ({"ctx": e["ctx"]} if "ctx" in e else {}) for e in exc.errors()]) from None
         if v.kind == "trajectories" and arms is not None:
             other = [a.display() for a in arms if not a.definition.vectorized]
             if other:

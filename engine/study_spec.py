@@ -13,6 +13,8 @@ concrete runs (stages of plain comparisons); api/studies reads their results bac
   the whole split; bias^2 / variance / noise on a task with a known true function, and
   the bagged ensemble against the single net.
 - trajectories: every arm's optimizer on a 2-D test function, one point per step.
+- search: per arm, trials proposed by an Optuna sampler in cohorts (engine/search_space.py),
+  then each arm's best trial re-trained on ``test_seeds``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.strict import DISTINCT, INT32_MAX
+from engine.search_space import SearchStudy
+from engine.strict import DISTINCT, INT32_MAX, Seed, distinct_test_seeds
 
 
 class _Strict(BaseModel):
@@ -43,16 +46,6 @@ class LogGrid(_Strict):
     def values(self) -> list[float]:
         a, b = math.log10(self.low), math.log10(self.high)
         return [float(f"{10 ** (a + (b - a) * i / (self.points - 1)):.6g}") for i in range(self.points)]
-
-
-Seed = Annotated[int, Field(ge=0, le=INT32_MAX)]
-
-
-def distinct_test_seeds(v: list[int]) -> list[int]:
-    """A study's fresh test seeds, each once (tuning's and search's)."""
-    if len(set(v)) != len(v):
-        raise ValueError("test_seeds must be distinct")
-    return v
 
 
 GRID_VALUES = (1, 10)  # values of one searched hyperparameter, fewest and most
@@ -129,5 +122,5 @@ class TrajectoryStudy(_Strict):
 
 
 Study = Annotated[Union[TuningStudy, BatchSizeStudy, CrossValidationStudy,  # noqa: UP007
-                        BiasVarianceStudy, TrajectoryStudy], Field(discriminator="kind")]
+                        BiasVarianceStudy, TrajectoryStudy, SearchStudy], Field(discriminator="kind")]
 

@@ -35,6 +35,9 @@ def run_summary(k: int, metrics: dict[str, float], tracker: RunTracker, step: in
         "wall_time": elapsed,
         "baseline_val_loss": baseline_val_loss,
     }
+    if tracker.rung_losses[k]:  # a search trial's validation loss at each rung it reached
+        out["rung_val_losses"] = {str(n): v if math.isfinite(v) else None
+                                  for n, v in sorted(tracker.rung_losses[k].items())}
     if variant is not None:
         out["variant"] = variant
     if kind == "classification":

@@ -21,12 +21,13 @@ class RunTracker:
 
     def __init__(self, K: int, early_stopping: EarlyStopping | None, target_loss: float | None):
         self.early_stopping, self.target_loss = early_stopping, target_loss
-        self.stopped: list[str | None] = [None] * K  # "diverged" | "early_stopped" once stopped
+        self.stopped: list[str | None] = [None] * K  # "diverged" | "early_stopped" | "pruned" once stopped
         self.stop_step = [0] * K
         self.best_val = [math.inf] * K
         self.best_step = [0] * K
         self.bad_evals = [0] * K  # evaluations since the best one
         self.target_step: list[int | None] = [None] * K
+        self.rung_losses: list[dict[int, float]] = [{} for _ in range(K)]  # a search's: step -> val loss
         self.frozen: dict[int, torch.Tensor] = {}  # weights of runs that stopped early
         self.frozen_buffers: dict[int, list[torch.Tensor]] = {}  # and their running statistics
 
@@ -78,6 +79,7 @@ class RunTracker:
             "stopped": [s or "" for s in self.stopped], "stop_step": self.stop_step,
             "best_val": self.best_val, "best_step": self.best_step, "bad_evals": self.bad_evals,
             "target_step": [-1 if t is None else t for t in self.target_step],
+            "rung_losses": [{str(n): v for n, v in r.items()} for r in self.rung_losses],
             "frozen": {str(k): w.cpu() for k, w in self.frozen.items()},
             "frozen_buffers": {str(k): [b.cpu() for b in bs] for k, bs in self.frozen_buffers.items()},
         }
@@ -87,5 +89,7 @@ class RunTracker:
         self.stop_step, self.best_val = list(sd["stop_step"]), list(sd["best_val"])
         self.best_step, self.bad_evals = list(sd["best_step"]), list(sd["bad_evals"])
         self.target_step = [None if t < 0 else t for t in sd["target_step"]]
+        if "rung_losses" in sd:  # absent from checkpoints written before searches had rungs
+            self.rung_losses = [{int(n): v for n, v in r.items()} for r in sd["rung_losses"]]
         self.frozen = {int(k): w.to(device) for k, w in sd["frozen"].items()}
         self.frozen_buffers = {int(k): [b.to(device) for b in bs] for k, bs in sd["frozen_buffers"].items()}

@@ -35,6 +35,7 @@ from engine.nets import initial_weights, make_net
 from engine.registry import package_version
 from engine.regularizers import Regularizers
 from engine.sam import Sam
+from engine.search_pruning import CohortPruning
 from engine.spec import ComparisonSpec, RunPlan
 from engine.studies.measures import finishing_measures, run_outputs
 from engine.summary import run_summary
@@ -58,7 +59,7 @@ class Cohort:
     """Runs sharing one batch size; the unit the service shards a job into."""
 
     def __init__(self, spec: ComparisonSpec, runs: list[RunPlan], data: TaskData,
-                 device: torch.device, dtype: torch.dtype):
+                 device: torch.device, dtype: torch.dtype, pruning: CohortPruning | None = None):
         assert runs and len({r.batch_size for r in runs}) == 1, "a cohort has one batch size"
         self.spec, self.runs = spec, runs
         self.device, self.dtype = device, dtype
@@ -93,6 +94,9 @@ class Cohort:
         self.step = 0
         self._backward_done = False
         self.tracker = RunTracker(self.K, spec.train.early_stopping, spec.train.target_loss)
+        # A search cohort's rungs: extra evaluations at which its poorer trials stop.
+        self.pruning = pruning
+        self.rungs = set(pruning.rungs(self.steps)) if pruning is not None else set()
         self.elapsed = 0.0
         self._all = self.view.all
         self.reg = None
@@ -232,7 +236,7 @@ class Cohort:
                 losses.append((n, loss))
             if ratio is not None:
                 diags.append((n, gnorm, ratio))
-            evaluate = n % tr.eval_every == 0 or last
+            evaluate = n % tr.eval_every == 0 or last or n in self.rungs
             if evaluate or time.perf_counter() - last_flush > flush_seconds:
                 self.elapsed = time.perf_counter() - t0
                 self._flush(losses, diags, on_event)
@@ -307,6 +311,26 @@ class Cohort:
             reason = self.tracker.observe(k, n, row["val_loss"])
             if reason is not None:
                 self._stop(k, n, reason)
+        if n in self.rungs:
+            self._prune(n, point["val_loss"])
+
+    def _prune(self, n: int, val_loss: list[float]) -> None:
+        """At a rung: each trial not pruned before ranks by its mean validation loss over its
+        runs (a diverged run's is +inf, so a diverged trial ranks last but still counts, as
+        engine/search_pruning.cohort_steps counts it), then the poorer trials of every arm stop."""
+        assert self.pruning is not None
+        trial = [self.pruning.trial_of[r.arm] for r in self.runs]
+        losses: dict[tuple[int, int], list[float]] = {}
+        for k in range(self.K):
+            stopped = self.tracker.stopped[k]
+            if stopped in (None, "diverged"):
+                v = val_loss[k] if stopped is None and math.isfinite(val_loss[k]) else math.inf
+                losses.setdefault(trial[k], []).append(v)
+                self.tracker.rung_losses[k][n] = v
+        stop = self.pruning.to_stop({t: sum(v) / len(v) for t, v in losses.items()})
+        for k in range(self.K):
+            if trial[k] in stop and self.tracker.stopped[k] is None:
+                self._stop(k, n, "pruned")
 
     def _stop(self, k: int, step: int, reason: str) -> None:
         self.tracker.stop(k, step, reason, self.P, self.net.buffers)

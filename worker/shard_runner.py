@@ -9,11 +9,12 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from core.planning import chosen_points
+from core.planning import stage_of_state
 from core.settings import Settings
-from engine.design import Stage, stage
+from engine.design import Stage
 from engine.events import Event, Progress
 from engine.runner import resolve_device, train_runs
+from engine.search_pruning import stage_pruning
 from engine.spec import ComparisonSpec
 from worker.buffer import EventBuffer
 from worker.model_limits import check_plugin_model
@@ -90,8 +91,7 @@ def train_shard(settings: Settings, sessions: Callable[[], Session], shard_id: i
 
 def stage_of(claimed: Claim) -> Stage:
     """The stage this shard trains, derived from the job's spec as it was planned."""
-    return stage(ComparisonSpec.model_validate(claimed.spec), claimed.stage,
-                 chosen_points(claimed.study_state))
+    return stage_of_state(ComparisonSpec.model_validate(claimed.spec), claimed.stage, claimed.study_state)
 
 
 def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, claimed: Claim,
@@ -115,6 +115,7 @@ def _train(settings: Settings, sessions: Callable[[], Session], shard_id: int, c
         on_event = writer.on_event if not st.offset else numbered(writer.on_event, st.offset)
         local = [r - st.offset for r in claimed.runs]
         completed = train_runs(spec, local, on_event, device=resolve_device(spec.train.device),
+                               pruning=stage_pruning(st),
                                resume=claimed.checkpoint, should_stop=stop,
                                on_checkpoint=writer.on_checkpoint, checkpoint_every=settings.checkpoint_every,
                                dataset=dataset,

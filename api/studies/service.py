@@ -41,6 +41,10 @@ def study_view(session: Session, job: Job) -> dict[str, Any]:
                   "target": views.fitting_target(spec, done)}
     if kind == "tuning":
         out |= views.tuning(spec, done, job.study_state or {})
+    elif kind == "search":
+        from api.studies.search_view import search  # Optuna's importances: only for a search
+
+        out |= search(spec, done, job.study_state or {})
     elif kind == "batch_size":
         out |= views.batch_size(spec, done)
     elif kind == "cross_validation":

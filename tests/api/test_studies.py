@@ -61,6 +61,59 @@ def test_tuning_chooses_on_validation_and_reports_fresh_seeds(service: Service) 
     assert {a["arm"] for a in results["arms"]} == {"SGD", "Momentum", "Adam"}
 
 
+SEARCH_SPACES = {"SGD": {"lr": {"low": 1e-3, "high": 0.3, "log": True}},
+                 "Adam": {"lr": {"low": 1e-4, "high": 0.1, "log": True}, "beta1": {"choices": [0.8, 0.9]}}}
+
+
+def test_search_proposes_cohorts_prunes_them_on_equal_budgets_and_reruns_the_best(service: Service) -> None:
+    from engine.presets import preset_dict
+    from engine.search_plan import StoredRun, advance
+    from engine.spec import ComparisonSpec
+
+    overrides = TINY | {"arms": [{"optimizer": "sgd"}, {"optimizer": "adam"}],
+                        "train": {"steps": 150, "eval_every": 50},
+                        "study": {"kind": "search", "spaces": SEARCH_SPACES, "trials": 6, "batch": 3,
+                                  "sampler": "tpe", "seed": 7, "test_seeds": [10, 11],
+                                  "pruner": {"kind": "successive_halving", "rungs": [0.34],
+                                             "reduction_factor": 3}}}
+    job, study = run_study(service, overrides)
+    assert job["n_runs"] == 2 * 6 + 2 * 2 and study["complete"]
+    rung = round(0.34 * 150)
+    budgets = {a["arm"]: a["budget"] for a in study["arms"]}
+    # The same budget for both arms: per cohort of 3, one trial trains 150 steps, two stop at the rung.
+    assert {b["planned_steps"] for b in budgets.values()} == {2 * (3 * rung + (150 - rung))}
+    for arm in study["arms"]:
+        trials = arm["trials"]
+        assert [t["number"] for t in trials] == list(range(6)) and len(arm["best_so_far"]) == 6
+        for cohort in (trials[:3], trials[3:]):
+            assert sorted(t["steps"] for t in cohort if t["state"] != "complete" or t["value"] is not None) \
+                in ([rung, rung, 150], [rung, 150])  # a trial that diverged stops before the rung
+            assert sum(t["state"] == "pruned" for t in cohort) in (1, 2)
+            full = next(t for t in cohort if t["steps"] == 150)
+            assert all(full["rung_val_losses"][str(rung)] <= t["rung_val_losses"][str(rung)]
+                       for t in cohort if t["state"] == "pruned")  # the best at the rung went on
+        assert arm["budget"]["steps"] <= arm["budget"]["planned_steps"]
+        complete = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
+        best = min(complete, key=lambda t: (t["value"], t["number"]))
+        assert arm["chosen"] == best["params"] and arm["best_value"] == best["value"]
+        assert arm["best_so_far"][-1]["best_value"] == best["value"]
+        assert arm["best_so_far"][-1]["steps"] == arm["budget"]["steps"]
+    adam = next(a for a in study["arms"] if a["arm"] == "Adam")
+    assert all(t["params"]["beta1"] in (0.8, 0.9) for t in adam["trials"])
+    # The second cohort is what a fresh planner proposes from the first cohort's stored results.
+    spec = ComparisonSpec.model_validate(preset_dict("seed-wave", overrides))
+    first = {"proposals": {"0": {str(a): [t["params"] for t in arm["trials"][:3]]
+                                 for a, arm in enumerate(study["arms"])}}}
+    stored = [StoredRun(0, r["arm"], r["summary"]) for r in job["runs"] if r["index"] < 6]
+    again = advance(spec, 0, first, stored)["proposals"]["1"]
+    assert again == {str(a): [t["params"] for t in arm["trials"][3:]] for a, arm in enumerate(study["arms"])}
+    # The best trial of each arm re-trained on the fresh seeds, compared on test loss.
+    reruns = [r for r in job["runs"] if r["seed"] in (10, 11)]
+    assert {(r["label"], r["seed"]) for r in reruns} == {(a, s) for a in ("SGD", "Adam") for s in (10, 11)}
+    assert all(r["hyperparams"] | study["arms"][r["arm"]]["chosen"] == r["hyperparams"] for r in reruns)
+    assert {row["arm"] for row in study["test"]["table"]} == {"SGD", "Adam"}
+
+
 def test_batch_size_study_on_an_examples_budget_measures_sharpness(service: Service) -> None:
     job, study = run_study(service, {
         "arms": [{"optimizer": "sgd", "lr": 0.05}],
@@ -115,6 +168,19 @@ def test_study_errors_name_their_field(service: Service) -> None:
     r = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {
         "study": {"kind": "tuning", "test_seeds": [0]}}})
     assert r.status_code == 422 and "fresh" in r.json()["detail"][0]["msg"]
+    # A search's bad spaces, each at its field.
+    lr = {"low": 1e-4, "high": 0.1, "log": True}
+    bad = [({"SGD": {"momentum": lr}}, "trials", 4, ["spaces", "SGD", "momentum"]),
+           ({"SGD": {"lr": {"low": 0.1, "high": 0.1}}}, "trials", 4, ["spaces", "SGD", "lr", "high"]),
+           ({"SGD": {"lr": {"low": 0.1, "high": 0.01}}}, "trials", 4, ["spaces", "SGD", "lr", "high"]),
+           ({"SGD": {"lr": {"low": 0.0, "high": 0.1, "log": True}}}, "trials", 4, ["spaces", "SGD", "lr", "low"]),
+           ({"SGD": {"lr": lr}}, "trials", 0, ["trials"])]
+    for spaces, key, value, loc in bad:
+        r = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {
+            "arms": [{"optimizer": "sgd"}],
+            "study": {"kind": "search", "spaces": spaces, key: value, "batch": 1}}})
+        assert r.status_code == 422, r.text
+        assert [e["loc"][3:] for e in r.json()["detail"]] == [["search", *loc]], (spaces, r.json()["detail"])
 
 
 def test_performance_profile_across_tasks(service: Service) -> None:

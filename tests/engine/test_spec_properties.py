@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.design import total_runs
 from engine.net_spec import NetSpec
+from engine.registry import REGISTRY
 from engine.runner import run_study
 from engine.spec import ComparisonSpec
 from engine.study_spec import Study
@@ -186,8 +187,22 @@ def _tiny(d: dict[str, Any]) -> dict[str, Any]:
             lr = study.get("lr", fields["lr"].default)
             lr = lr.model_dump() if isinstance(lr, BaseModel) else dict(lr)
             study["lr"] = lr | {"points": min(lr.get("points", 2), 3)}
+        if study["kind"] == "search":  # spaces name the arms: drawn at random they never would
+            study |= _tiny_search(d["arms"], d["seeds"], study)
         d["study"] = study
     return d
+
+
+def _tiny_search(arms: list[dict[str, Any]], seeds: list[int], study: dict[str, Any]) -> dict[str, Any]:
+    """A search of each arm's learning rate around its default, two trials of one cohort."""
+    spaces = {}
+    for a in arms:
+        d = REGISTRY.get(a.get("optimizer"))
+        if d is not None:
+            lr = next(h for h in d.hparams if h.name == "lr").default
+            spaces[a.get("label") or d.title] = {"lr": {"low": lr / 2, "high": lr, "log": True}}
+    pruner = dict(study.get("pruner") or {}) | {"reduction_factor": 2}
+    return {"spaces": spaces, "trials": 2, "batch": 2, "pruner": pruner, "test_seeds": [max(seeds) + 1]}
 
 
 @pytest.mark.parametrize("study", [None, *STUDIES], ids=lambda m: "plain" if m is None else m.__name__)
