@@ -169,11 +169,11 @@ def test_study_errors_name_their_field(service: Service) -> None:
         "study": {"kind": "tuning", "test_seeds": [0]}}})
     assert r.status_code == 422 and "fresh" in r.json()["detail"][0]["msg"]
     # A search's bad spaces, each at its field.
-    lr = {"low": 1e-4, "high": 0.1, "log": True}
+    lr, from_zero = {"low": 1e-4, "high": 0.1, "log": True}, {"low": 0.0, "high": 0.1, "log": True}
     bad = [({"SGD": {"momentum": lr}}, "trials", 4, ["spaces", "SGD", "momentum"]),
            ({"SGD": {"lr": {"low": 0.1, "high": 0.1}}}, "trials", 4, ["spaces", "SGD", "lr", "high"]),
            ({"SGD": {"lr": {"low": 0.1, "high": 0.01}}}, "trials", 4, ["spaces", "SGD", "lr", "high"]),
-           ({"SGD": {"lr": {"low": 0.0, "high": 0.1, "log": True}}}, "trials", 4, ["spaces", "SGD", "lr", "low"]),
+           ({"SGD": {"lr": from_zero}}, "trials", 4, ["spaces", "SGD", "lr", "low"]),
            ({"SGD": {"lr": lr}}, "trials", 0, ["trials"])]
     for spaces, key, value, loc in bad:
         r = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {
