@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # `make install TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-models bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads bench-serve migrate worker api
+.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-models bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads bench-serve bench-search migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -100,6 +100,10 @@ bench-serve: $(STAMP)
 # The tuning preset through the service: HTTP, shards, two Celery workers, PostgreSQL, Redis.
 bench-study-service: $(STAMP)
 	$(BIN)/python bench/study_service.py
+
+# search-wave (Adam and SGD) through the service against Optuna's study.optimize with plain loops.
+bench-search: $(STAMP)
+	$(BIN)/python bench/search.py
 
 # The other study presets at full size: time and findings of each.
 bench-studies: $(STAMP)

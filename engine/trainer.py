@@ -315,22 +315,36 @@ class Cohort:
             self._prune(n, point["val_loss"])
 
     def _prune(self, n: int, val_loss: list[float]) -> None:
-        """At a rung: each trial not pruned before ranks by its mean validation loss over its
-        runs (a diverged run's is +inf, so a diverged trial ranks last but still counts, as
-        engine/search_pruning.cohort_steps counts it), then the poorer trials of every arm stop."""
+        """At a rung: the trials still in the race (``_in_race``) rank by their mean validation
+        loss over their runs, a run that is not training (diverged) counting as +inf; the poorer
+        trials of every arm stop. A diverged trial thus loses its first rung and is out, as
+        engine/search_pruning.cohort_steps counts it, so every arm spends the planned budget."""
         assert self.pruning is not None
         trial = [self.pruning.trial_of[r.arm] for r in self.runs]
+        racing = self._in_race(trial, n)
         losses: dict[tuple[int, int], list[float]] = {}
         for k in range(self.K):
-            stopped = self.tracker.stopped[k]
-            if stopped in (None, "diverged"):
-                v = val_loss[k] if stopped is None and math.isfinite(val_loss[k]) else math.inf
-                losses.setdefault(trial[k], []).append(v)
-                self.tracker.rung_losses[k][n] = v
+            if trial[k] in racing:
+                running = self.tracker.stopped[k] is None and math.isfinite(val_loss[k])
+                self.tracker.rung_losses[k][n] = val_loss[k] if running else math.inf
+                losses.setdefault(trial[k], []).append(self.tracker.rung_losses[k][n])
         stop = self.pruning.to_stop({t: sum(v) / len(v) for t, v in losses.items()})
         for k in range(self.K):
             if trial[k] in stop and self.tracker.stopped[k] is None:
                 self._stop(k, n, "pruned")
+
+    def _in_race(self, trial: list[tuple[int, int]], n: int) -> set[tuple[int, int]]:
+        """The trials that passed every rung before step ``n``, replayed from the recorded rung
+        losses (so a resumed cohort decides as an uninterrupted one would)."""
+        assert self.pruning is not None
+        racing = set(trial)
+        for rung in sorted(r for r in self.rungs if r < n):
+            losses: dict[tuple[int, int], list[float]] = {}
+            for k in range(self.K):
+                if trial[k] in racing and rung in self.tracker.rung_losses[k]:
+                    losses.setdefault(trial[k], []).append(self.tracker.rung_losses[k][rung])
+            racing = set(losses) - self.pruning.to_stop({t: sum(v) / len(v) for t, v in losses.items()})
+        return racing
 
     def _stop(self, k: int, step: int, reason: str) -> None:
         self.tracker.stop(k, step, reason, self.P, self.net.buffers)

@@ -2,14 +2,16 @@
 // kind, and for every job, plain comparisons too, each run's fitting flags.
 import { request } from "./api.js";
 import { trajectories } from "./study_paths.js";
+import { search } from "./study_search.js";
 import { biasVariance, crossValidation } from "./study_spread.js";
 import { batchSize, tuning } from "./study_tuning.js";
 import { esc } from "./table.js";
 
 const VIEWS = { tuning, batch_size: batchSize, cross_validation: crossValidation,
-                bias_variance: biasVariance, trajectories };
+                bias_variance: biasVariance, trajectories, search };
 const TITLES = { tuning: "Learning-rate sensitivity", batch_size: "Batch size and sharpness",
-                 cross_validation: "Cross-validation", bias_variance: "Bias–variance", trajectories: "Optimizer trajectories" };
+                 cross_validation: "Cross-validation", bias_variance: "Bias–variance", trajectories: "Optimizer trajectories",
+                 search: "Hyperparameter search" };
 const STATUS = { "good fit": "good", underfitting: "under", overfitting: "over", diverged: "diverged" };
 const CONFIG = { responsive: true, displaylogo: false };
 // /study reads every finished run's curves: while a job runs it is asked at most this often.

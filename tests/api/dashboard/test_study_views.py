@@ -37,6 +37,12 @@ JOBS: dict[str, dict[str, Any]] = {
                    "train": {"steps": 10, "examples": 1600, "eval_every": 20, "log_every": 5},
                    "study": {"kind": "batch_size", "batch_sizes": [8, 64, 0], "power_iterations": 20}},
     "comparison": {"train": {"steps": 100, "eval_every": 50}},
+    "search": {"arms": TWO_ARMS, "train": {"steps": 150, "eval_every": 50},
+               "study": {"kind": "search", "trials": 6, "batch": 3, "test_seeds": [10, 11],
+                         "spaces": {"SGD": {"lr": {"low": 1e-3, "high": 0.3, "log": True}},
+                                    "Adam": {"lr": {"low": 1e-4, "high": 0.1, "log": True},
+                                             "beta1": {"choices": [0.8, 0.9]}}},
+                         "pruner": {"kind": "successive_halving", "rungs": [0.34], "reduction_factor": 3}}},
 }
 TRACES = """k => { const gd = document.querySelector(`[data-study-chart="${k}"]`);
   return gd && gd.data ? gd.data.map(t => ({type: t.type, name: t.name, n: t.x ? t.x.length : 0}))
@@ -161,6 +167,24 @@ def test_cross_validation_and_batch_size_views(page: Page, jobs: Jobs) -> None:
     assert "Spearman" in page.inner_text(".verdict") and "ρ =" in page.inner_text("#study")
     assert len(rows(page, "batch-size-table")) == 6
     shot(page, "study-batch-size.png")
+
+
+def test_search_draws_best_so_far_parallel_coordinates_and_best_trials(page: Page, jobs: Jobs) -> None:
+    open_job(page, jobs["search"])
+    for key in ("search-trials", "search-steps"):  # one step line per arm, a point per finished trial
+        assert [(t["name"], t["n"]) for t in traces(page, key)] == [("SGD", 6), ("Adam", 6)]
+    dims = page.evaluate("""k => document.querySelector(`[data-study-chart="${k}"]`).data[0]
+                            .dimensions.map(d => [d.label, d.values.length])""", "search-parallel-1")
+    assert dims == [["beta1", 6], ["log10 lr", 6], ["val loss (pruned, diverged: top)", 6]]
+    table = rows(page, "search-table")
+    assert [r[0].strip() for r in table] == ["SGD", "Adam"]
+    for r in table:  # 6 trials, each cohort of 3 pruned to one at the rung; the best re-run
+        assert r[1].split(" complete")[0] in ("2", "3", "4")  # a diverged trial counts as complete
+        assert r[2].startswith("lr=") or r[2].startswith("beta1=")
+        assert "pending" not in r[7]  # the fresh-seed test loss is shown
+    spent = {r[4] for r in table}
+    assert len({s.split(" / ")[1] for s in spent}) == 1  # the same planned budget for both arms
+    shot(page, "study-search.png")
 
 
 def test_a_plain_comparison_shows_its_fitting_flags_only(page: Page, jobs: Jobs) -> None:

@@ -1,0 +1,181 @@
+"""Hyperparameter search, vectorized, against Optuna's own loop (``make bench-search``).
+
+- ours: preset ``search-wave`` restricted to ``--arms`` (default Adam and SGD: the pair the
+  baseline runs), submitted over HTTP to the real service (uvicorn, ``--workers`` Celery worker
+  processes, PostgreSQL, Redis). Each cohort of ``--batch`` trials per arm trains as one
+  vectorized shard; between cohorts a worker rebuilds the sampler from the stored trials and
+  proposes the next one. Measured: the search stages' wall time (first shard start to last
+  shard finish; the re-run of each arm's best trial on fresh seeds is reported apart), and each
+  arm's best validation loss.
+- Optuna: what a user of Optuna writes, per arm: ``study.optimize(objective, n_trials,
+  n_jobs=2)`` with the same sampler (TPE, seeded), the same search space, successive halving at
+  the same first rung and reduction factor (Optuna's SuccessiveHalvingPruner), and an objective
+  that trains the wave net once with a plain loop (``nn.Sequential``, ``torch.optim``,
+  ``F.mse_loss``, one thread per job) on the same data, reporting the validation loss every
+  ``eval_every`` steps. The data are the task's arrays (the subject, as scikit-learn's digits
+  are elsewhere); nothing of the engine trains the baseline.
+
+The last line of output is one JSON object.
+    make bench-search
+    .venv/bin/python bench/search.py --trials 16 --batch 8 --steps 500     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import optuna  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from bench.study_service import PG_ADMIN, stage_times  # noqa: E402
+from engine.presets import preset_dict  # noqa: E402
+from engine.spec import ComparisonSpec  # noqa: E402
+from engine.tasks import make_task  # noqa: E402
+from tests.support.procs import running, service_env  # noqa: E402
+
+ARM_CLASSES = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def search_spec(arms: list[str], trials: int, batch: int, steps: int) -> dict[str, Any]:
+    base = preset_dict("search-wave", {})
+    chosen = [a for a in base["arms"] if a["optimizer"] in arms]
+    labels = [ComparisonSpec.model_validate(base | {"arms": chosen, "study": None}).arms[i].display()
+              for i in range(len(chosen))]
+    study = base["study"] | {"trials": trials, "batch": batch,
+                             "spaces": {k: v for k, v in base["study"]["spaces"].items() if k in labels}}
+    return base | {"arms": chosen, "study": study, "train": base["train"] | {"steps": steps}}
+
+
+def ours(body: dict[str, Any], workers: int) -> dict[str, Any]:
+    name = f"optarena_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    env = service_env({"OPTARENA_DATABASE_URL": db, "OPTARENA_BROKER_URL": "redis://127.0.0.1:6379/15",
+                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    try:
+        with tempfile.TemporaryDirectory() as tmp, running(
+                env, Path(tmp), workers={f"w{i}": "cpu" for i in range(workers)}) as svc:
+            t0 = time.perf_counter()
+            r = httpx.post(f"{svc.url}/jobs", json=body, headers=svc.headers, timeout=120)
+            r.raise_for_status()
+            job_id = r.json()["id"]
+            while True:
+                job = httpx.get(f"{svc.url}/jobs/{job_id}", headers=svc.headers, timeout=60).json()
+                if job["status"] in ("succeeded", "failed", "cancelled"):
+                    break
+                time.sleep(1)
+            wall = time.perf_counter() - t0
+            study = httpx.get(f"{svc.url}/jobs/{job_id}/study", headers=svc.headers, timeout=300).json()
+        stages = stage_times(db, job_id)
+    finally:
+        from models.db import engine_for
+
+        engine_for.cache_clear()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    last = max(stages)
+    searched = [s for i, s in stages.items() if i != last]
+    return {"status": job["status"], "wall_s": round(wall, 1),
+            "search_stages_s": round(sum(s["seconds"] for s in searched), 1),
+            "rerun_stage_s": stages[last]["seconds"],
+            "arms": {a["arm"]: {"best_val_loss": a["best_value"], "chosen": a["chosen"],
+                                "budget": a["budget"]} for a in study["arms"]}}
+
+
+def optuna_arm(optimizer: str, space: dict[str, Any], trials: int, steps: int, eval_every: int,
+               first_rung: int, eta: int, n_jobs: int, data: Any) -> dict[str, Any]:
+    x, y, xv, yv = (t.float() for t in (data.train.x, data.train.y, data.val.x, data.val.y))
+    cls = ARM_CLASSES[optimizer]
+
+    def objective(trial: optuna.Trial) -> float:
+        kwargs: dict[str, Any] = {}
+        for hp, d in sorted(space.items()):
+            kwargs[hp] = trial.suggest_float(hp, d["low"], d["high"], log=d.get("log", False))
+        if "beta1" in kwargs:
+            kwargs["betas"] = (kwargs.pop("beta1"), 0.999)
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
+        opt = cls(net.parameters(), **kwargs)
+        val = math.inf
+        for step in range(1, steps + 1):
+            idx = torch.randint(0, len(x), (64,))
+            loss = F.mse_loss(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % eval_every == 0 or step == steps:
+                with torch.no_grad():
+                    val = F.mse_loss(net(xv), yv).item()
+                if not math.isfinite(val):
+                    return math.inf
+                trial.report(val, step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        return val
+
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, constant_liar=True),
+                                pruner=optuna.pruners.SuccessiveHalvingPruner(
+                                    min_resource=first_rung, reduction_factor=eta))
+    t0 = time.perf_counter()
+    study.optimize(objective, n_trials=trials, n_jobs=n_jobs)
+    wall = time.perf_counter() - t0
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return {"wall_s": round(wall, 1), "best_val_loss": min((t.value for t in complete), default=None),
+            "complete": len(complete), "pruned": len(study.trials) - len(complete)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arms", default="adam,sgd", help="optimizers of search-wave to search")
+    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--n-jobs", type=int, default=2, help="Optuna's n_jobs")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(1)  # one core per Optuna job, as the workers take one each
+
+    body = search_spec(args.arms.split(","), args.trials, args.batch, args.steps)
+    spec = ComparisonSpec.model_validate(body)
+    print(f"search: {len(spec.arms)} arms x {args.trials} trials (cohorts of {args.batch}), "
+          f"{args.steps} steps, pruner {spec.study.pruner.kind}; torch {torch.__version__}", flush=True)
+    mine = ours(body, args.workers)
+    print(f"  ours: search stages {mine['search_stages_s']} s, re-run stage {mine['rerun_stage_s']} s",
+          flush=True)
+
+    data = make_task(spec.task)
+    first_rung = round(spec.study.pruner.rungs[0] * args.steps)
+    theirs, total = {}, 0.0
+    for arm in spec.arms:
+        got = optuna_arm(arm.optimizer, body["study"]["spaces"][arm.display()], args.trials, args.steps,
+                         spec.train.eval_every, first_rung, spec.study.pruner.reduction_factor,
+                         args.n_jobs, data)
+        theirs[arm.display()] = got
+        total += got["wall_s"]
+        print(f"  optuna {arm.display()}: {got['wall_s']} s, best val {got['best_val_loss']}", flush=True)
+    print(json.dumps({"arms": [a.display() for a in spec.arms], "trials": args.trials, "batch": args.batch,
+                      "steps": args.steps, "workers": args.workers, "n_jobs": args.n_jobs,
+                      "ours": mine, "optuna": {"wall_s": round(total, 1), "arms": theirs},
+                      "wall_ratio": round(total / mine["search_stages_s"], 2)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""A search trained as the service trains it (engine/runner.run_study): cohorts of proposed
+trials, pruned at the rungs inside the cohort, within the planned budget of every arm, and a
+pruned cohort resumed from a checkpoint decides as an uninterrupted one does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.design import stage
+from engine.runner import Collector, make_cohort, run_study
+from engine.search_plan import first_state, proposals_of
+from engine.search_pruning import cohort_steps, stage_pruning
+from engine.spec import ComparisonSpec
+
+STEPS, RUNGS = 200, (40, 100)
+
+
+def _spec(**study: Any) -> ComparisonSpec:
+    return ComparisonSpec.model_validate({
+        "task": {"name": "wave", "n": 400}, "net": {"hidden": [8]}, "seeds": [0],
+        "arms": [{"optimizer": "sgd"}, {"optimizer": "adam"}],
+        "train": {"steps": STEPS, "batch_size": 32, "eval_every": 50},
+        "study": {"kind": "search", "trials": 9, "batch": 9, "sampler": "random", "seed": 3,
+                  "test_seeds": [10],
+                  # SGD's range reaches rates that diverge: a diverged trial must lose its rung.
+                  "spaces": {"SGD": {"lr": {"low": 1e-3, "high": 20.0, "log": True}},
+                             "Adam": {"lr": {"low": 1e-4, "high": 0.3, "log": True}}},
+                  "pruner": {"kind": "successive_halving", "rungs": [r / STEPS for r in RUNGS],
+                             "reduction_factor": 3}} | study})
+
+
+def test_rungs_stop_the_poorer_trials_of_each_arm_within_its_planned_budget() -> None:
+    spec = _spec()
+    results, state = run_study(spec)
+    planned = cohort_steps(spec.study.pruner, 0, 9, STEPS)
+    assert planned == 9 * 40 + 3 * 60 + 1 * 100
+    for a, label in enumerate(("SGD", "Adam")):
+        mine = {int(r.label.split("#")[1]): r.summary for r in results.values()
+                if r.label.startswith(f"{label} #")}
+        trials = list(mine.values())
+        assert sorted(mine) == list(range(9))
+        assert sum(s["steps_trained"] for s in trials) <= planned
+        full = [n for n, s in mine.items() if s["steps_trained"] == STEPS]
+        assert len(full) == 1 and not mine[full[0]]["diverged"]  # one trial of nine trains to the end
+        best = mine[full[0]]["rung_val_losses"]
+        for n, s in mine.items():  # each trial stopped at a rung lost there to the one that went on
+            if s["stopped"] == "pruned":
+                rung = str(s["steps_trained"])
+                assert s["rung_val_losses"][rung] is None or s["rung_val_losses"][rung] >= best[rung], n
+        # Its best trial is the one that trained to the end; it is re-run on the fresh seed.
+        assert state["chosen"][str(a)] == state["proposals"]["0"][str(a)][full[0]]
+    diverged = [r for r in results.values() if r.summary["diverged"]]
+    assert diverged, "the SGD range is meant to hold diverging rates"
+
+
+@pytest.mark.parametrize("stop_at", [30, 70, 150])
+def test_a_resumed_cohort_prunes_as_an_uninterrupted_one(stop_at: int) -> None:
+    spec = _spec()
+    st = stage(spec, 0, proposals=proposals_of(first_state(spec), 0))
+    runs = list(range(st.n_runs))
+    whole = Collector()
+    make_cohort(st.spec, runs, pruning=stage_pruning(st)).train(whole)
+    first = make_cohort(st.spec, runs, pruning=stage_pruning(st))
+    first.train(Collector(), until=stop_at)
+    resumed = make_cohort(st.spec, runs, pruning=stage_pruning(st))
+    resumed.load_state_bytes(first.state_bytes())
+    rest = Collector()
+    resumed.train(rest)
+    for r in runs:
+        a, b = whole.runs[r].summary, rest.runs[r].summary
+        assert (a["stopped"], a["steps_trained"], a.get("rung_val_losses")) == \
+            (b["stopped"], b["steps_trained"], b.get("rung_val_losses")), r
+        assert a["final_val_loss"] == b["final_val_loss"] or a["diverged"]
