@@ -28,6 +28,7 @@ class RunTracker:
         self.bad_evals = [0] * K  # evaluations since the best one
         self.target_step: list[int | None] = [None] * K
         self.rung_losses: list[dict[int, float]] = [{} for _ in range(K)]  # a search's: step -> val loss
+        self.racing = [True] * K  # a search's: its trial has not lost a rung
         self.frozen: dict[int, torch.Tensor] = {}  # weights of runs that stopped early
         self.frozen_buffers: dict[int, list[torch.Tensor]] = {}  # and their running statistics
 
@@ -72,6 +73,15 @@ class RunTracker:
                 b[k] = s
         return out
 
+    def keep(self, rows: list[int]) -> None:
+        """Only ``rows`` stay (still training: nothing of theirs is frozen)."""
+        assert all(self.stopped[k] is None for k in rows), "only running rows stay in a cohort"
+        for name in ("stopped", "stop_step", "best_val", "best_step", "bad_evals", "target_step",
+                     "rung_losses", "racing"):
+            values = getattr(self, name)
+            setattr(self, name, [values[k] for k in rows])
+        self.frozen, self.frozen_buffers = {}, {}
+
     # -- checkpoint: tensors and plain containers only (loaded with weights_only=True) ---------
 
     def state_dict(self) -> dict[str, object]:
@@ -80,6 +90,7 @@ class RunTracker:
             "best_val": self.best_val, "best_step": self.best_step, "bad_evals": self.bad_evals,
             "target_step": [-1 if t is None else t for t in self.target_step],
             "rung_losses": [{str(n): v for n, v in r.items()} for r in self.rung_losses],
+            "racing": self.racing,
             "frozen": {str(k): w.cpu() for k, w in self.frozen.items()},
             "frozen_buffers": {str(k): [b.cpu() for b in bs] for k, bs in self.frozen_buffers.items()},
         }
@@ -91,5 +102,6 @@ class RunTracker:
         self.target_step = [None if t < 0 else t for t in sd["target_step"]]
         if "rung_losses" in sd:  # absent from checkpoints written before searches had rungs
             self.rung_losses = [{int(n): v for n, v in r.items()} for r in sd["rung_losses"]]
+            self.racing = list(sd["racing"])
         self.frozen = {int(k): w.to(device) for k, w in sd["frozen"].items()}
         self.frozen_buffers = {int(k): [b.to(device) for b in bs] for k, bs in sd["frozen_buffers"].items()}

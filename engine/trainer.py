@@ -16,6 +16,7 @@ evaluation); between flushes losses stay on the device.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import io
 import math
 import time
@@ -32,6 +33,7 @@ from engine.events import Event, MetricPoints, Progress, RunFinished, RunStarted
 from engine.losses import loss_per_run
 from engine.mlp import row_blocks
 from engine.nets import initial_weights, make_net
+from engine.optimizers import Stepper
 from engine.registry import package_version
 from engine.regularizers import Regularizers
 from engine.sam import Sam
@@ -244,6 +246,8 @@ class Cohort:
                 if evaluate:
                     with evaluating(self.blocks):
                         self._evaluate_and_stop(n, on_event)
+                    if n in self.rungs:
+                        self._drop_stopped(on_event)
                 on_event(Progress([r.index for r in self.runs], n, self.steps))
                 if self.tracker.all_stopped():
                     break
@@ -315,36 +319,25 @@ class Cohort:
             self._prune(n, point["val_loss"])
 
     def _prune(self, n: int, val_loss: list[float]) -> None:
-        """At a rung: the trials still in the race (``_in_race``) rank by their mean validation
-        loss over their runs, a run that is not training (diverged) counting as +inf; the poorer
-        trials of every arm stop. A diverged trial thus loses its first rung and is out, as
+        """At a rung: the trials still in the race rank by their mean validation loss over their
+        runs, a run that is not training (diverged) counting as +inf; the poorer trials of every
+        arm stop and leave the race. A diverged trial thus loses its first rung, as
         engine/search_pruning.cohort_steps counts it, so every arm spends the planned budget."""
         assert self.pruning is not None
         trial = [self.pruning.trial_of[r.arm] for r in self.runs]
-        racing = self._in_race(trial, n)
+        racing = self.tracker.racing
         losses: dict[tuple[int, int], list[float]] = {}
         for k in range(self.K):
-            if trial[k] in racing:
+            if racing[k]:
                 running = self.tracker.stopped[k] is None and math.isfinite(val_loss[k])
                 self.tracker.rung_losses[k][n] = val_loss[k] if running else math.inf
                 losses.setdefault(trial[k], []).append(self.tracker.rung_losses[k][n])
         stop = self.pruning.to_stop({t: sum(v) / len(v) for t, v in losses.items()})
         for k in range(self.K):
-            if trial[k] in stop and self.tracker.stopped[k] is None:
-                self._stop(k, n, "pruned")
-
-    def _in_race(self, trial: list[tuple[int, int]], n: int) -> set[tuple[int, int]]:
-        """The trials that passed every rung before step ``n``, replayed from the recorded rung
-        losses (so a resumed cohort decides as an uninterrupted one would)."""
-        assert self.pruning is not None
-        racing = set(trial)
-        for rung in sorted(r for r in self.rungs if r < n):
-            losses: dict[tuple[int, int], list[float]] = {}
-            for k in range(self.K):
-                if trial[k] in racing and rung in self.tracker.rung_losses[k]:
-                    losses.setdefault(trial[k], []).append(self.tracker.rung_losses[k][rung])
-            racing = set(losses) - self.pruning.to_stop({t: sum(v) / len(v) for t, v in losses.items()})
-        return racing
+            if trial[k] in stop:
+                racing[k] = False
+                if self.tracker.stopped[k] is None:
+                    self._stop(k, n, "pruned")
 
     def _stop(self, k: int, step: int, reason: str) -> None:
         self.tracker.stop(k, step, reason, self.P, self.net.buffers)
@@ -359,18 +352,79 @@ class Cohort:
         return self.tracker.final_buffers(self.net.buffers)
 
     @torch.no_grad()
-    def summaries(self) -> list[dict[str, object]]:
-        """Every run's final numbers, from its final weights (one batched evaluation per split)."""
-        P, bufs = self.final_weights(), self.final_buffers()
+    def summaries(self, rows: list[int] | None = None) -> list[dict[str, object]]:
+        """Every run's (or ``rows``') final numbers, from its final weights (one batched
+        evaluation per split)."""
+        rows = list(range(self.K)) if rows is None else rows
+        P, bufs = self._final(rows)
         splits = (("train", self.view.train), ("val", self.view.val), ("test", self.data.test),
                   ("all", self._all))
         full = {name: {m: v.tolist() for m, v in self.evaluate(split, P, bufs).items()}
                 for name, split in splits}
         extras = finishing_measures(self.spec.study, self.net, self.data, P, bufs)
-        return [run_summary(k, {f"{s}_{m}": v[k] for s, res in full.items() for m, v in res.items()},
+        return [run_summary(k, {f"{s}_{m}": v[i] for s, res in full.items() for m, v in res.items()},
                             self.tracker, self.step, self.batch_size, self.elapsed,
                             self.view.baseline_val_loss[k], self.runs[k].variant, self.data.kind)
-                | extras[k] for k in range(self.K)]
+                | extras[i] for i, k in enumerate(rows)]
+
+    def _final(self, rows: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        P, bufs = self.final_weights(), self.final_buffers()
+        if rows == list(range(self.K)):
+            return P, bufs
+        idx = torch.tensor(rows, device=self.device)
+        return P[idx], [b[idx] for b in bufs]
+
+    # -- pruned rows leave the cohort -------------------------------------------------
+
+    def _compactable(self) -> bool:
+        """Rows can leave when every rule's state is per row (the hand-written rules) and no
+        run reads rows of its own (folds, resamples) or regularizer streams."""
+        return (self.reg is None and self.view.train_rows is None
+                and all(isinstance(b.stepper, Stepper) for b in self.blocks))
+
+    def _drop_stopped(self, on_event: Callable[[Event], None]) -> None:
+        """A search cohort after a rung: the runs that stopped finish now (their summaries from
+        their weights at the stop) and their rows leave, so the cohort steps only the trials
+        still racing. The others' rows, buffers and optimizer state move unchanged."""
+        keep = [k for k in range(self.K) if self.tracker.stopped[k] is None]
+        gone = [k for k in range(self.K) if self.tracker.stopped[k] is not None]
+        if not gone or not keep or not self._compactable():
+            return
+        P, bufs = self._final(gone)
+        outputs = run_outputs(self.spec.study, self.net, self.data, P, bufs)
+        for k, summary, out in zip(gone, self.summaries(gone), outputs, strict=True):
+            on_event(RunFinished(self.runs[k].index, summary, out))
+        self._keep_rows(keep)
+
+    def _keep_rows(self, keep: list[int]) -> None:
+        idx = torch.tensor(keep, device=self.device)
+        where = {j: (b, j - b.rows.start) for b in self.blocks for j in range(b.rows.start, b.rows.stop)}
+        self.runs = [self.runs[k] for k in keep]
+        self.K = len(keep)
+        with torch.no_grad():
+            self.P = self.P[idx].contiguous()
+            self.net.buffers = [b[idx].contiguous() for b in self.net.buffers]
+        self.G = torch.zeros_like(self.P)
+        self.layers = self.net.bind(self.P, self.G)
+        if self.written_out:
+            self.plain_layers, self.grad_layers = self.net.views(self.P), self.net.views(self.G)
+        self.view = dataclasses.replace(self.view,
+                                        baseline_val_loss=[self.view.baseline_val_loss[k] for k in keep],
+                                        rows_digest=[self.view.rows_digest[k] for k in keep])
+        self.batches = CohortBatches(self.data.train, None, sorted({r.seed for r in self.runs}),
+                                     [r.seed for r in self.runs], self.runs[0].batch_size, self.view.n_train,
+                                     self.device)
+        blocks = arm_blocks(self.spec, self.runs, self.P, self.G, self.net.layout)
+        for nb in blocks:
+            olds = [where[keep[j]] for j in range(nb.rows.start, nb.rows.stop)]
+            state = {name: torch.stack([ob.stepper.state[name][i] for ob, i in olds])
+                     for name in nb.stepper.state}
+            nb.load_state_dict({"step": olds[0][0].stepper.step_count} | state)
+        self.blocks = blocks
+        self.sam = Sam.build(self.spec, self.runs, self.device, self.dtype)
+        if self.clip is not None:
+            self.clip = self.clip[idx]
+        self.tracker.keep(keep)
 
     # -- checkpoint -------------------------------------------------------------------
 
@@ -391,6 +445,10 @@ class Cohort:
     def load_state_bytes(self, blob: bytes) -> None:
         # weights_only=True: tensors and plain containers only, never arbitrary objects.
         sd = torch.load(io.BytesIO(blob), weights_only=True, map_location=self.device)
+        mine = [r.index for r in self.runs]
+        if sd["runs"] != mine and set(sd["runs"]) < set(mine) and self.pruning is not None:
+            # Saved after a rung: the pruned runs had finished and left; so they leave here.
+            self._keep_rows([mine.index(r) for r in sd["runs"]])
         if sd["runs"] != [r.index for r in self.runs]:
             raise ValueError("checkpoint belongs to a different set of runs")
         with torch.no_grad():

@@ -62,14 +62,39 @@ def test_a_resumed_cohort_prunes_as_an_uninterrupted_one(stop_at: int) -> None:
     runs = list(range(st.n_runs))
     whole = Collector()
     make_cohort(st.spec, runs, pruning=stage_pruning(st)).train(whole)
-    first = make_cohort(st.spec, runs, pruning=stage_pruning(st))
-    first.train(Collector(), until=stop_at)
+    first, before = make_cohort(st.spec, runs, pruning=stage_pruning(st)), Collector()
+    first.train(before, until=stop_at)
     resumed = make_cohort(st.spec, runs, pruning=stage_pruning(st))
     resumed.load_state_bytes(first.state_bytes())
     rest = Collector()
     resumed.train(rest)
-    for r in runs:
-        a, b = whole.runs[r].summary, rest.runs[r].summary
+    for r in runs:  # a run pruned before the checkpoint finished then, and is not trained again
+        a = whole.runs[r].summary
+        b = (rest.runs[r] if r in rest.runs and rest.runs[r].summary else before.runs[r]).summary
         assert (a["stopped"], a["steps_trained"], a.get("rung_val_losses")) == \
             (b["stopped"], b["steps_trained"], b.get("rung_val_losses")), r
         assert a["final_val_loss"] == b["final_val_loss"] or a["diverged"]
+
+
+def test_pruned_rows_leave_the_cohort_and_the_survivor_ends_as_it_would_alone() -> None:
+    spec = _spec(trials=9, batch=9)
+    spec = spec.model_copy(update={"train": spec.train.model_copy(update={"dtype": "float64"})})
+    st = stage(spec, 0, proposals=proposals_of(first_state(spec), 0))
+    cohort = make_cohort(st.spec, list(range(st.n_runs)), pruning=stage_pruning(st))
+    finished_at: dict[int, int] = {}
+
+    def watch(ev: Any) -> None:
+        if type(ev).__name__ == "RunFinished":
+            finished_at[ev.run] = cohort.step
+
+    got = Collector(watch)
+    cohort.train(got)
+    # After the last rung only the two survivors (one per arm) are left in the cohort's rows.
+    assert cohort.K == 2 and cohort.P.shape[0] == 2
+    pruned = [r for r, x in got.runs.items() if x.summary["stopped"] == "pruned"]
+    assert pruned and all(finished_at[r] == got.runs[r].summary["steps_trained"] for r in pruned)
+    for r in (x.run for x in got.runs.values() if x.summary["steps_trained"] == STEPS):
+        alone = Collector()
+        make_cohort(st.spec, [r]).train(alone)
+        a, b = got.runs[r].summary["final_val_loss"], alone.runs[r].summary["final_val_loss"]
+        assert a == pytest.approx(b, rel=1e-12, abs=0), (r, a, b)
