@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import tempfile
 import time
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--n-jobs", type=int, default=2, help="Optuna's n_jobs")
+    parser.add_argument("--repeats", type=int, default=2, help="races of each contestant (min, median)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # one core per Optuna job, as the workers take one each
@@ -157,25 +159,32 @@ def main() -> None:
     spec = ComparisonSpec.model_validate(body)
     print(f"search: {len(spec.arms)} arms x {args.trials} trials (cohorts of {args.batch}), "
           f"{args.steps} steps, pruner {spec.study.pruner.kind}; torch {torch.__version__}", flush=True)
-    mine = ours(body, args.workers)
-    print(f"  ours: search stages {mine['search_stages_s']} s, re-run stage {mine['rerun_stage_s']} s",
-          flush=True)
-
     data = make_task(spec.task)
     first_rung = round(spec.study.pruner.rungs[0] * args.steps)
-    theirs, total = {}, 0.0
-    for arm in spec.arms:
-        got = optuna_arm(arm.optimizer, body["study"]["spaces"][arm.display()], args.trials, args.steps,
-                         spec.train.eval_every, first_rung, spec.study.pruner.reduction_factor,
-                         args.n_jobs, data)
-        theirs[arm.display()] = got
-        total += got["wall_s"]
-        print(f"  optuna {arm.display()}: {got['wall_s']} s, best val {got['best_val_loss']}", flush=True)
+    races: list[tuple[dict[str, Any], dict[str, Any], float]] = []
+    for r in range(args.repeats):
+        mine = ours(body, args.workers)
+        theirs, total = {}, 0.0
+        for arm in spec.arms:
+            got = optuna_arm(arm.optimizer, body["study"]["spaces"][arm.display()], args.trials, args.steps,
+                             spec.train.eval_every, first_rung, spec.study.pruner.reduction_factor,
+                             args.n_jobs, data)
+            theirs[arm.display()] = got
+            total += got["wall_s"]
+        print(f"  race {r + 1}: ours {mine['search_stages_s']} s (search stages; re-run stage "
+              f"{mine['rerun_stage_s']} s), optuna {total:.1f} s", flush=True)
+        races.append((mine, theirs, total))
+    ours_s = [m["search_stages_s"] for m, _, _ in races]
+    optuna_s = [t for _, _, t in races]
+    spread = lambda xs: {"min": round(min(xs), 1), "median": round(statistics.median(xs), 1)}  # noqa: E731
+    labels = [a.display() for a in spec.arms]
+    best = {a: {"ours": [m["arms"][a]["best_val_loss"] for m, _, _ in races],
+                "optuna": [t[a]["best_val_loss"] for _, t, _ in races]} for a in labels}
     print(json.dumps({"arms": [a.display() for a in spec.arms], "trials": args.trials, "batch": args.batch,
                       "steps": args.steps, "workers": args.workers, "n_jobs": args.n_jobs,
-                      "ours": mine, "optuna": {"wall_s": round(total, 1), "arms": theirs},
-                      "wall_ratio": round(total / mine["search_stages_s"], 2)}))
-
+                      "repeats": args.repeats, "ours_search_s": spread(ours_s), "optuna_s": spread(optuna_s),
+                      "wall_ratio_median": round(statistics.median(optuna_s) / statistics.median(ours_s), 2),
+                      "best_val_loss": best, "last_race": {"ours": races[-1][0], "optuna": races[-1][1]}}))
 
 if __name__ == "__main__":
     main()
