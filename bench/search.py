@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--n-jobs", type=int, default=2, help="Optuna's n_jobs")
-    parser.add_argument("--repeats", type=int, default=2, help="races of each contestant (min, median)")
+    parser.add_argument("--repeats", type=int, default=3, help="races of each contestant (min, median)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # one core per Optuna job, as the workers take one each
