@@ -27,14 +27,9 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-
-import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,11 +39,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from bench.study_service import PG_ADMIN, stage_times  # noqa: E402
+from bench.study_service import run_job  # noqa: E402
 from engine.presets import preset_dict  # noqa: E402
 from engine.spec import ComparisonSpec  # noqa: E402
 from engine.tasks import make_task  # noqa: E402
-from tests.support.procs import running, service_env  # noqa: E402
 
 ARM_CLASSES = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
@@ -64,33 +58,7 @@ def search_spec(arms: list[str], trials: int, batch: int, steps: int) -> dict[st
 
 
 def ours(body: dict[str, Any], workers: int) -> dict[str, Any]:
-    name = f"optarena_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    env = service_env({"OPTARENA_DATABASE_URL": db, "OPTARENA_BROKER_URL": "redis://127.0.0.1:6379/15",
-                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-    try:
-        with tempfile.TemporaryDirectory() as tmp, running(
-                env, Path(tmp), workers={f"w{i}": "cpu" for i in range(workers)}) as svc:
-            t0 = time.perf_counter()
-            r = httpx.post(f"{svc.url}/jobs", json=body, headers=svc.headers, timeout=120)
-            r.raise_for_status()
-            job_id = r.json()["id"]
-            while True:
-                job = httpx.get(f"{svc.url}/jobs/{job_id}", headers=svc.headers, timeout=60).json()
-                if job["status"] in ("succeeded", "failed", "cancelled"):
-                    break
-                time.sleep(1)
-            wall = time.perf_counter() - t0
-            study = httpx.get(f"{svc.url}/jobs/{job_id}/study", headers=svc.headers, timeout=300).json()
-        stages = stage_times(db, job_id)
-    finally:
-        from models.db import engine_for
-
-        engine_for.cache_clear()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    job, study, wall, stages = run_job(body, workers)
     last = max(stages)
     searched = [s for i, s in stages.items() if i != last]
     return {"status": job["status"], "wall_s": round(wall, 1),

@@ -42,6 +42,45 @@ def stage_times(url: str, job_id: str) -> dict[int, float]:
             for s, start, end, n in rows}
 
 
+def run_job(body: dict[str, Any], workers: int, env_extra: dict[str, str] | None = None,
+            progress: bool = False) -> tuple[dict[str, Any], dict[str, Any], float, dict[int, Any]]:
+    """``body`` submitted to a fresh service (a database of its own, dropped afterwards; Redis
+    db 15; ``workers`` Celery processes of one thread each) and followed to its end: the final
+    job, its study view, the wall time from POST to the end, and each stage's shard times."""
+    name = f"optarena_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    env = service_env({"OPTARENA_DATABASE_URL": db, "OPTARENA_BROKER_URL": "redis://127.0.0.1:6379/15",
+                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} | (env_extra or {}))
+    try:
+        with tempfile.TemporaryDirectory() as tmp, running(
+                env, Path(tmp), workers={f"w{i}": "cpu" for i in range(workers)}) as svc:
+            t0 = time.perf_counter()
+            r = httpx.post(f"{svc.url}/jobs", json=body, headers=svc.headers, timeout=120)
+            r.raise_for_status()
+            job_id, last = r.json()["id"], ""
+            while True:
+                job = httpx.get(f"{svc.url}/jobs/{job_id}", headers=svc.headers, timeout=60).json()
+                if progress and (job["status"] != last or int(time.perf_counter() - t0) % 60 == 0):
+                    print(f"{time.perf_counter() - t0:7.1f} s  {job['status']}  progress "
+                          f"{job.get('progress', 0):.3f}", flush=True)
+                    last = job["status"]
+                if job["status"] in ("succeeded", "failed", "cancelled"):
+                    break
+                time.sleep(1)
+            wall = time.perf_counter() - t0
+            study = httpx.get(f"{svc.url}/jobs/{job_id}/study", headers=svc.headers, timeout=300).json()
+        stages = stage_times(db, job_id)
+    finally:
+        from models.db import engine_for
+
+        engine_for.cache_clear()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return job, study, wall, stages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (one thread each)")
@@ -50,42 +89,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override train.steps (default: preset)")
     args = parser.parse_args()
 
-    name = f"optarena_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    env = service_env({"OPTARENA_DATABASE_URL": db, "OPTARENA_BROKER_URL": "redis://127.0.0.1:6379/15",
-                       "OPTARENA_SHARD_SIZE": str(args.shard_size),
-                       "OPTARENA_SHARD_EXAMPLES": str(args.shard_examples),
-                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     body: dict[str, Any] = {"preset": "tuning-wave"}
     if args.steps:
         body["overrides"] = {"train": {"steps": args.steps}}
-    try:
-        with tempfile.TemporaryDirectory() as tmp, running(
-                env, Path(tmp), workers={f"w{i}": "cpu" for i in range(args.workers)}) as svc:
-            t0 = time.perf_counter()
-            r = httpx.post(f"{svc.url}/jobs", json=body, headers=svc.headers, timeout=60)
-            r.raise_for_status()
-            job_id, last = r.json()["id"], ""
-            while True:
-                job = httpx.get(f"{svc.url}/jobs/{job_id}", headers=svc.headers, timeout=60).json()
-                if job["status"] != last or int(time.perf_counter() - t0) % 60 == 0:
-                    print(f"{time.perf_counter() - t0:7.1f} s  {job['status']}  progress "
-                          f"{job.get('progress', 0):.3f}", flush=True)
-                    last = job["status"]
-                if job["status"] in ("succeeded", "failed", "cancelled"):
-                    break
-                time.sleep(1)
-            wall = time.perf_counter() - t0
-            study = httpx.get(f"{svc.url}/jobs/{job_id}/study", headers=svc.headers, timeout=120).json()
-        stages = stage_times(db, job_id)
-    finally:
-        from models.db import engine_for
-
-        engine_for.cache_clear()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    shards = {"OPTARENA_SHARD_SIZE": str(args.shard_size),
+              "OPTARENA_SHARD_EXAMPLES": str(args.shard_examples)}
+    job, study, wall, stages = run_job(body, args.workers, shards, progress=True)
     table = {row["arm"]: row for row in (study.get("test") or {}).get("table", [])}
     chosen = {a["arm"]: {"lr": (a.get("chosen") or {}).get("lr"),
                          "test_loss": (table.get(a["arm"]) or {}).get("mean"),  # over the finite runs

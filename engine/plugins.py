@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -108,15 +108,25 @@ def _schema_problem(hparams: tuple[HParam, ...]) -> str | None:
     return None
 
 
+def _identity_problem(plugin: object, kind: type, pattern: re.Pattern[str], chars: str,
+                      builtins: Mapping[str, Any], seen: Mapping[str, Any]) -> str | None:
+    """The checks optimizer and model plugins share: the entry point's type and its name."""
+    if not isinstance(plugin, kind):
+        return f"the entry point must name a{'n' if kind.__name__[0] in 'AEIOU' else ''} {kind.__name__}, " \
+               f"not a {type(plugin).__name__}"
+    name = plugin.name  # type: ignore[attr-defined]
+    if not pattern.match(name):
+        return f"name {name!r} must be lowercase letters, digits{chars} (at most 32)"
+    if name in builtins or name in seen:
+        return f"name {name!r} is taken by {'a built-in' if name in builtins else 'another plugin'}"
+    return None
+
+
 def problem(plugin: object, seen: dict[str, OptimizerDef]) -> str | None:
     """Why a loaded optimizer entry point cannot be offered, or None."""
-    if not isinstance(plugin, OptimizerPlugin):
-        return f"the entry point must name an OptimizerPlugin, not a {type(plugin).__name__}"
-    if not NAME.match(plugin.name):
-        return f"name {plugin.name!r} must be lowercase letters, digits and '_' (at most 32)"
-    if plugin.name in REGISTRY or plugin.name in seen:
-        owner = "a built-in" if plugin.name in REGISTRY else "another plugin"
-        return f"name {plugin.name!r} is taken by {owner}"
+    why = _identity_problem(plugin, OptimizerPlugin, NAME, " and '_'", REGISTRY, seen)
+    if why or not isinstance(plugin, OptimizerPlugin):
+        return why
     if "lr" not in {h.name for h in plugin.hparams}:
         return "its hyperparameters must include 'lr' (schedules and tuning set it)"
     if plugin.granularity not in ("elementwise", "per_tensor"):
@@ -126,11 +136,7 @@ def problem(plugin: object, seen: dict[str, OptimizerDef]) -> str | None:
 
 def model_problem(plugin: object, seen: dict[str, ModelDef]) -> str | None:
     """Why a loaded model entry point cannot be offered, or None."""
-    if not isinstance(plugin, ModelPlugin):
-        return f"the entry point must name a ModelPlugin, not a {type(plugin).__name__}"
-    if not MODEL_NAME.match(plugin.name):
-        return f"name {plugin.name!r} must be lowercase letters, digits, '_' and '-' (at most 32)"
-    if plugin.name in MODELS or plugin.name in seen:
-        owner = "a built-in" if plugin.name in MODELS else "another plugin"
-        return f"name {plugin.name!r} is taken by {owner}"
+    why = _identity_problem(plugin, ModelPlugin, MODEL_NAME, ", '_' and '-'", MODELS, seen)
+    if why or not isinstance(plugin, ModelPlugin):
+        return why
     return _factory_problem(plugin.factory) or _schema_problem(plugin.config)
