@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # `make install TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-models bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads bench-serve bench-search migrate worker api
+.PHONY: install run test lint bench bench-optimizers bench-coverage bench-seed-wave bench-seed-wave-modern bench-engine bench-models bench-tuning bench-studies bench-flatness bench-study-service bench-service bench-reads bench-serve bench-search bench-search-grid migrate worker api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -104,6 +104,10 @@ bench-study-service: $(STAMP)
 # search-wave (Adam and SGD) through the service against Optuna's study.optimize with plain loops.
 bench-search: $(STAMP)
 	$(BIN)/python bench/search.py
+
+# What a 24-trial search finds against the 100-run learning-rate grid (SGD, Adam).
+bench-search-grid: $(STAMP)
+	$(BIN)/python bench/search_grid.py
 
 # The other study presets at full size: time and findings of each.
 bench-studies: $(STAMP)
