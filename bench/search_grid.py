@@ -45,11 +45,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--pruner", default="successive_halving", choices=["none", "successive_halving"])
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per trial (0, 1, ...): runs = trials x seeds")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per trial: runs = trials x seeds")
     args = parser.parse_args()
     base = preset_dict("search-wave", {})
-    out: dict[str, Any] = {"trials": args.trials, "seeds_per_trial": args.seeds, "pruner": args.pruner, "grid_runs_per_arm": 20 * len(SEEDS), "steps": args.steps,
-                           "arms": {}}
+    out: dict[str, Any] = {"trials": args.trials, "seeds_per_trial": args.seeds, "pruner": args.pruner,
+                           "grid_runs_per_arm": 20 * len(SEEDS), "steps": args.steps, "arms": {}}
     for name in args.arms.split(","):
         arm = next(a for a in base["arms"] if a["optimizer"] == name)
         common = base | {"arms": [arm], "train": base["train"] | {"steps": args.steps}}
@@ -61,7 +61,8 @@ def main() -> None:
         points = _mean_val({k: r for k, r in grid.items() if r.seed in SEEDS})
         grid_best = min(points.values())
         t0 = time.perf_counter()
-        found, state = run_study(ComparisonSpec.model_validate(common | {"seeds": list(range(args.seeds)), "study": {
+        seeds = list(range(args.seeds))
+        found, state = run_study(ComparisonSpec.model_validate(common | {"seeds": seeds, "study": {
             "kind": "search", "sampler": "tpe", "trials": args.trials, "batch": 8, "test_seeds": SEEDS,
             "spaces": {label: {"lr": {"low": 1e-4, "high": 1.0, "log": True}}},
             "pruner": {"kind": args.pruner, "rungs": [1 / 9, 1 / 3], "reduction_factor": 3}}}))

@@ -132,14 +132,6 @@ def _transformer_count(c: dict[str, Any], shape: InputShape, out: int) -> int:
 def _transformer_check(c: dict[str, Any]) -> str | None:
     if c["d_model"] % c["heads"]:
         return f"heads: {c['heads']} must divide d_model ({c['d_model']}): each head takes an equal slice"
-    if c["dropout"]:
-        # engine/functional_net.py's vmap refuses random ops; letting each run draw its own
-        # masks there would take them from torch's global generator: not shared by the arms of
-        # a seed (engine/regularizers.py's policy), changed by which runs share a cohort, and
-        # not redrawn exactly on resume. Until masks follow that policy, only 0 is accepted.
-        return (f"dropout: {c['dropout']} is not supported yet, only 0: dropout inside a model "
-                "would draw its masks per run with no seed policy, so runs could not be "
-                "reproduced or resumed exactly")
     return None
 
 
@@ -169,16 +161,17 @@ MODELS: dict[str, ModelDef] = {m.name: m for m in (
               HParam("heads", 2, 1, 16, doc="attention heads; must divide d_model"),
               HParam("layers", 2, 1, 8, doc="encoder blocks"),
               HParam("ff", 64, 1, 2048, doc="units of each block's feed-forward layer"),
-              HParam("dropout", 0.0, 0.0, 1.0, high_open=True, doc="only 0 for now (see the model's "
-                     "description)"),
+              HParam("dropout", 0.0, 0.0, 1.0, high_open=True, doc="rate of the dropout on the embeddings "
+                     "and on each block's attention and feed-forward outputs; masks drawn per seed, "
+                     "shared by the seed's arms"),
               HParam("vocab", 0, 0, 65_536, doc="rows of the token embedding: the task's vocabulary, "
                      "filled in from the task (0 until then)")),
              _transformer_count, tokens=True, check=_transformer_check,
              doc="a token embedding plus a learned embedding per position, pre-norm encoder blocks "
                  "(multi-head self-attention, then a GELU feed-forward layer, each with a residual), "
                  "a final layer norm, mean pooling over the sequence and a linear head (Vaswani et al. "
-                 "2017, scaled down). Needs a token task (tokens). Dropout is refused above 0: under "
-                 "torch.func each run would draw its own masks, with no seed policy yet"),
+                 "2017, scaled down), dropout on the embeddings and on each residual branch. Needs a "
+                 "token task (tokens)"),
 )}
 
 

@@ -166,16 +166,18 @@ class EncoderBlock(nn.Module):
     """x + attention(LN(x)), then + feed-forward(LN(.)): the pre-norm block, which trains
     without a warmup where the original post-norm one needs it (Xiong et al. 2020)."""
 
-    def __init__(self, d_model: int, heads: int, ff: int):
+    def __init__(self, d_model: int, heads: int, ff: int, dropout: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
         self.attention = SelfAttention(d_model, heads)
+        self.drop1 = nn.Dropout(dropout)
         self.norm2 = nn.LayerNorm(d_model)
         self.ff = nn.Sequential(nn.Linear(d_model, ff), nn.GELU(), nn.Linear(ff, d_model))
+        self.drop2 = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attention(self.norm1(x))
-        return x + self.ff(self.norm2(x))
+        x = x + self.drop1(self.attention(self.norm1(x)))
+        return x + self.drop2(self.ff(self.norm2(x)))
 
 
 class Transformer(nn.Module):
@@ -184,25 +186,23 @@ class Transformer(nn.Module):
     the last block's outputs over the sequence."""
 
     def __init__(self, length: int, out_dim: int, d_model: int, heads: int, layers: int, ff: int,
-                 vocab: int):
+                 vocab: int, dropout: float = 0.0):
         super().__init__()
         self.tokens = nn.Embedding(vocab, d_model)
         self.positions = nn.Embedding(length, d_model)  # every row is used: sequences have length T
-        self.blocks = nn.Sequential(*[EncoderBlock(d_model, heads, ff) for _ in range(layers)])
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.Sequential(*[EncoderBlock(d_model, heads, ff, dropout) for _ in range(layers)])
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, T) ids -> (B, out)
-        h = self.tokens(x.long()) + self.positions.weight  # (B, T, d)
+        h = self.drop(self.tokens(x.long()) + self.positions.weight)  # (B, T, d)
         return self.head(self.norm(self.blocks(h)).mean(1))
 
 
 def transformer(input_shape: InputShape, out_dim: int, d_model: int = 32, heads: int = 2, layers: int = 2,
                 ff: int = 64, dropout: float = 0.0, vocab: int = 0) -> nn.Module:
-    # engine/model_defs.py refuses dropout > 0 (no seed policy for masks drawn under vmap yet)
-    # and fills vocab in from the task; a direct caller gets the same refusals here.
-    if dropout:
-        raise ValueError("the transformer supports dropout 0 only")
+    # engine/model_defs.py fills vocab in from the task; a direct caller must give it.
     if vocab < 1:
         raise ValueError("the transformer needs the task's vocabulary (config.vocab)")
-    return Transformer(input_shape[0], out_dim, d_model, heads, layers, ff, vocab)
+    return Transformer(input_shape[0], out_dim, d_model, heads, layers, ff, vocab, dropout)

@@ -49,6 +49,23 @@ from engine.train_spec import Regularization
 AUGMENT, CUTOUT, MIX, PAIR, INPUT_NOISE, WEIGHT_NOISE, DROPOUT = 1, 2, 3, 4, 5, 6, 100
 
 
+def draw_per_seed(seeds: list[int], run_seed: torch.Tensor, batch_size: int, step: int, tag: int,
+                  fn: Callable[[np.random.Generator], np.ndarray]) -> torch.Tensor:
+    """fn's draw for every seed, stacked and indexed to the cohort's rows: (K, ...). The
+    generator is a pure function of (seed, batch size, step, tag): the policy above."""
+    arrays = [np.asarray(fn(np.random.default_rng([s, batch_size, step, tag]))) for s in seeds]
+    return torch.from_numpy(np.stack(arrays)).to(run_seed.device)[run_seed]
+
+
+def dropout_masks(seeds: list[int], run_seed: torch.Tensor, batch_size: int, step: int,
+                  shapes: list[tuple[tuple[int, ...], float]], dtype: torch.dtype) -> list[torch.Tensor]:
+    """Inverted-dropout masks (K, *shape), one per (shape, p): kept units scaled by 1 / (1 - p),
+    drawn per seed and layer and shared by the seed's arms."""
+    return [draw_per_seed(seeds, run_seed, batch_size, step, DROPOUT + i,
+                          lambda g, s=shape, p=p: (g.random(s) >= p) / (1 - p)).to(dtype)
+            for i, (shape, p) in enumerate(shapes)]
+
+
 def _pairs(t: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     """t (K, B, ...) reordered along the batch by perm (K, B): each example's mixing partner."""
     return t.gather(1, perm.view(*perm.shape, *[1] * (t.dim() - 2)).expand_as(t))
@@ -72,9 +89,7 @@ class Regularizers:
         self.weight_noise = mask * reg.weight_noise if reg.weight_noise else None
 
     def _draw(self, step: int, tag: int, fn: Callable[[np.random.Generator], np.ndarray]) -> torch.Tensor:
-        """fn's draw for every seed, stacked and indexed to the cohort's rows: (K, ...)."""
-        arrays = [np.asarray(fn(np.random.default_rng([s, self.batch_size, step, tag]))) for s in self.seeds]
-        return torch.from_numpy(np.stack(arrays)).to(self.run_seed.device)[self.run_seed]
+        return draw_per_seed(self.seeds, self.run_seed, self.batch_size, step, tag, fn)
 
     # -- the batch ----------------------------------------------------------------------
 
@@ -163,9 +178,11 @@ class Regularizers:
         return loss_per_run(self.kind, out, target)
 
     def forward_backward(self, step: int, x: torch.Tensor, y: torch.Tensor, P: torch.Tensor, G: torch.Tensor,
-                         layers: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+                         layers: list[tuple[torch.Tensor, ...]],
+                         masks: list[torch.Tensor] | None = None) -> torch.Tensor:
         """One regularized forward and backward of every run: weights P (K, D), whose
-        per-layer views ``layers`` (StackedMLP.bind) accumulate their gradients into G."""
+        per-layer views ``layers`` (StackedMLP.bind) accumulate their gradients into G;
+        ``masks``: a module's own dropout masks (engine/functional_net.py)."""
         x, target = self.batch(step, x, y)
         clean = None
         if self.weight_noise is not None:
@@ -174,7 +191,8 @@ class Regularizers:
                 clean = P.clone()  # restored by copy: P + e - e is not always P in floating point
                 P.addcmul_(noise.to(self.dtype), self.weight_noise)
         hook = self._dropout(step) if self.reg.dropout else None
-        losses = self.loss(self.net.forward(layers, x, train=True, hook=hook), target)
+        extra = {} if masks is None else {"masks": masks}
+        losses = self.loss(self.net.forward(layers, x, train=True, hook=hook, **extra), target)
         losses.sum().backward()  # d/dw of the loss at the noisy weights = the gradient used
         with torch.no_grad():
             if clean is not None:

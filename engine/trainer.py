@@ -30,12 +30,13 @@ from engine import mlp_grad
 from engine.arm_blocks import arm_blocks, block_of, evaluating
 from engine.batches import CohortBatches, weights_digest
 from engine.events import Event, MetricPoints, Progress, RunFinished, RunStarted
+from engine.functional_net import FunctionalNet
 from engine.losses import loss_per_run
 from engine.mlp import row_blocks
 from engine.nets import initial_weights, make_net
 from engine.optimizers import Stepper
 from engine.registry import package_version
-from engine.regularizers import Regularizers
+from engine.regularizers import Regularizers, dropout_masks
 from engine.sam import Sam
 from engine.search_pruning import CohortPruning
 from engine.spec import ComparisonSpec, RunPlan
@@ -153,14 +154,25 @@ class Cohort:
 
     def _forward_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Every run's training loss (K,); gradients land in G."""
+        masks = self._dropout_masks(step, x)
         if self.reg is not None:
-            return self.reg.forward_backward(step, x, y, self.P, self.G, self.layers)
+            return self.reg.forward_backward(step, x, y, self.P, self.G, self.layers, masks)
         if self.written_out:
             return mlp_grad.forward_backward(self.net, self.plain_layers, self.grad_layers, x, y,
                                              self.data.kind)
-        losses = loss_per_run(self.data.kind, self.net.forward(self.layers, x, train=True), y)
+        extra = {} if masks is None else {"masks": masks}
+        losses = loss_per_run(self.data.kind, self.net.forward(self.layers, x, train=True, **extra), y)
         losses.sum().backward()  # rows are independent: d(sum)/d(run k) is run k's gradient
         return losses
+
+    def _dropout_masks(self, step: int, x: torch.Tensor) -> list[torch.Tensor] | None:
+        """A module's dropout masks for ``step`` (engine/functional_net.SharedDropout), or None."""
+        shapes = self.net.dropout_shapes if isinstance(self.net, FunctionalNet) else []
+        if not shapes:
+            return None
+        batch = x.shape[-2]  # (K, B, in), or (N, in) for a full batch shared by the runs
+        return dropout_masks([st.seed for st in self.batches.streams], self.batches.stream_of_run,
+                             self.batch_size, step, [((batch, *shape), p) for shape, p in shapes], self.dtype)
 
     # -- evaluation -------------------------------------------------------------------
 
