@@ -18,7 +18,32 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render(job: dict[str, Any], results: dict[str, Any], svg: bytes) -> str:
+def _num(v: Any) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def search_section(study: dict[str, Any]) -> str:
+    """Each arm's search: its trials' outcomes, best trial, budget and importances."""
+    head = ["arm", "trials (complete / pruned / running)", "best trial", "its validation loss",
+            "steps spent / planned", "seconds", "importance (fANOVA)"]
+    rows = []
+    for arm in study["arms"]:
+        states = [sum(t["state"] == s for t in arm["trials"]) for s in ("complete", "pruned", "running")]
+        chosen = arm.get("chosen") or {}
+        imp = arm.get("importances") or {}
+        b = arm["budget"]
+        point = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen.items())
+        rows.append([arm["arm"], " / ".join(map(str, states)), point or "-",
+                     _num(arm.get("best_value")), f"{b['steps']} / {b['planned_steps']}", _num(b["seconds"]),
+                     ", ".join(f"{k} {v:.2f}" for k, v in imp.items()) or "-"])
+    return (f"<h2>Search: {study['trials']} trials per arm, {escape(study['sampler'])}, cohorts of "
+            f"{study['batch']}, pruner {escape(study['pruner'])}</h2>{_table(head, rows)}"
+            f"<p class=\"muted\">The results above are each arm's best trial re-trained on fresh seeds "
+            f"{escape(', '.join(map(str, study['test_seeds'])))}.</p>")
+
+
+def render(job: dict[str, Any], results: dict[str, Any], svg: bytes,
+           search: dict[str, Any] | None = None) -> str:
     figure = svg.decode()
     figure = figure[figure.index("<svg"):]  # drop the XML prolog and doctype: invalid inside HTML
     target = results.get("target")
@@ -38,4 +63,5 @@ def render(job: dict[str, Any], results: dict[str, Any], svg: bytes) -> str:
 {'-' if target is None else f'{target:.4g}'} (runs reaching it of all runs).</p>
 <h2>Pairwise differences in final validation loss</h2><ul>{notes or '<li>one arm only</li>'}</ul>
 {f'<ul class="muted">{warnings}</ul>' if warnings else ''}
+{search_section(search) if search and search.get("arms") else ''}
 <details><summary>spec</summary><pre>{spec}</pre></details></body></html>"""

@@ -37,4 +37,9 @@ def figure(session: Session, job: Job, fmt: str) -> bytes:
 def page(session: Session, job: Job) -> str:
     results = job_results(session, job)
     svg = figures.render(_bands(session, job), results, _title(job), "svg")
-    return html.render(describe(session, job), results, svg)
+    search = None
+    if (job.spec or {}).get("study", {}) and job.spec["study"].get("kind") == "search":
+        from api.studies.service import study_view  # the search's trials, budgets, importances
+
+        search = study_view(session, job)
+    return html.render(describe(session, job), results, svg, search)

@@ -112,6 +112,12 @@ def test_search_proposes_cohorts_prunes_them_on_equal_budgets_and_reruns_the_bes
     assert {(r["label"], r["seed"]) for r in reruns} == {(a, s) for a in ("SGD", "Adam") for s in (10, 11)}
     assert all(r["hyperparams"] | study["arms"][r["arm"]]["chosen"] == r["hyperparams"] for r in reruns)
     assert {row["arm"] for row in study["test"]["table"]} == {"SGD", "Adam"}
+    # The HTML report carries each arm's search beside the fresh-seed results.
+    page = flows.get(service, f"/jobs/{job['id']}/report.html").text
+    assert "Search: 6 trials per arm, tpe, cohorts of 3, pruner successive_halving" in page
+    for arm in study["arms"]:
+        budget = f"{arm['budget']['steps']} / {arm['budget']['planned_steps']}"
+        assert f"<td>{arm['arm']}</td>" in page and f"<td>{budget}</td>" in page
 
 
 def test_batch_size_study_on_an_examples_budget_measures_sharpness(service: Service) -> None:
