@@ -190,3 +190,26 @@ def importances(study: SearchStudy, arm: str, optimizer: OptimizerDef,
     if len(s.trials) < 2:
         raise ValueError(f"arm {arm!r} has {len(s.trials)} complete trials; importances need 2 or more")
     return get_param_importances(s, evaluator=FanovaImportanceEvaluator(seed=study.seed))
+
+
+def write_journal(study: SearchStudy, name: str,
+                  arms: Sequence[tuple[str, OptimizerDef, Sequence[TrialResult]]], path: str) -> None:
+    """The finished trials of each arm as an Optuna study ``"<name> <arm>"`` in a journal file
+    at ``path`` (Optuna's JournalFileBackend), which ``optuna-dashboard <path>`` opens."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(path))
+    states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
+    for label, optimizer, trials in arms:
+        s = optuna.create_study(storage=storage, study_name=f"{name} {label}", direction="minimize")
+        s.set_user_attr("sampler", study.sampler)
+        s.set_user_attr("pruner", study.pruner.kind)
+        dists = distributions(study.spaces[label], optimizer)
+        for r in trials:
+            complete = r.state == "complete" and r.value is not None
+            s.add_trial(create_trial(
+                params=dict(r.params), distributions=dists, state=states[r.state],
+                value=_finite_or_worst(r.value) if complete else None,
+                intermediate_values={step: v for step, v in r.rung_losses.items() if math.isfinite(v)},
+                user_attrs={"number": r.number}))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.cache import json_body, serve
 from api.deps import JobId, OwnerDep, SessionDep, SettingsDep, load_job
+from api.errors import Problem
 from api.studies.profiles import profile
 from api.studies.schemas import ProfileOut, StudyOut
 from api.studies.service import study_view
@@ -20,7 +21,9 @@ point, and test loss of the re-runs on fresh seeds with paired tests); batch_siz
 batch size: test loss, generalization gap, sharpness, and the rank correlation of sharpness
 with test loss); cross_validation (per arm: fold scores, mean, spread, CI, paired tests over
 folds); bias_variance (per arm: bias², variance, noise, their sum against the measured error,
-and bagging); trajectories (per arm: the path on the 2-D function, with its contour grid).
+and bagging); trajectories (per arm: the path on the 2-D function, with its contour grid);
+search (per arm: every trial, best validation loss so far against trials and steps, the budget
+planned and spent, importances, the best trial, and test loss of its re-runs on fresh seeds).
 A job without a study answers with ``kind: "comparison"`` and its fitting flags."""
 
 
@@ -28,6 +31,29 @@ A job without a study answers with ``kind: "comparison"`` and its fitting flags.
 async def get_job_study(request: Request, settings: SettingsDep, owner: OwnerDep, job_id: JobId) -> Response:
     return await serve(request, settings, owner, job_id, "study", {},
                        lambda session, job: json_body(study_view(session, job)))
+
+
+OPTUNA_DOC = """A search job's finished trials as an Optuna journal file: one Optuna study per arm
+(``"<job id> <arm>"``) with each trial's params, value (final validation loss), state
+(complete, pruned, failed) and losses at the rungs. ``optuna-dashboard <file>`` opens it;
+``optuna.load_study`` reads it through ``JournalStorage(JournalFileBackend(file))``."""
+
+
+@router.get("/{job_id}/study/optuna", description=OPTUNA_DOC,
+            responses={200: {"content": {"application/x-ndjson": {}},
+                             "description": "the journal file (JSON lines)"},
+                       409: {"model": Problem, "description": "the job's study is not a search"}})
+def get_job_study_optuna(session: SessionDep, owner: OwnerDep, job_id: JobId) -> Response:
+    from api.studies.search_view import optuna_journal
+    from api.studies.service import search_inputs
+
+    job = load_job(job_id, session, owner)
+    got = search_inputs(session, job)
+    if got is None:
+        raise HTTPException(409, "this job's study is not a search; only a search has trials to export")
+    body = optuna_journal(*got, job.id)
+    return Response(body, media_type="application/x-ndjson",
+                    headers={"Content-Disposition": f'attachment; filename="optarena-{job.id}.optuna.log"'})
 
 
 profiles_router = APIRouter(prefix="/profiles", tags=["studies"])

@@ -10,7 +10,7 @@ from typing import Any
 
 from api.studies.views import Runs, _compare
 from engine.design import search_trial
-from engine.search import TrialResult, importances
+from engine.search import TrialResult, importances, write_journal
 from engine.search_plan import SELECT_ON, outcome, proposals_of
 from engine.search_pruning import arm_budget
 from engine.spec import ComparisonSpec
@@ -94,3 +94,18 @@ def search(spec: ComparisonSpec, runs: Runs, state: dict[str, Any]) -> dict[str,
     if reruns:
         out["test"] = _compare(reruns, "final_test_loss")
     return out
+
+
+def optuna_journal(spec: ComparisonSpec, runs: Runs, state: dict[str, Any], name: str) -> bytes:
+    """The search's finished trials as an Optuna journal file's bytes (one study per arm)."""
+    import tempfile
+    from pathlib import Path
+
+    assert spec.study is not None and spec.study.kind == "search"
+    trials = _trials(spec, state, runs)
+    arms = [(arm.display(), arm.definition, [r for r, _, _ in trials[a] if r is not None])
+            for a, arm in enumerate(spec.arms)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "journal.log"
+        write_journal(spec.study, name, arms, str(path))
+        return path.read_bytes()

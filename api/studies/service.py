@@ -52,3 +52,13 @@ def study_view(session: Session, job: Job) -> dict[str, Any]:
     elif kind == "bias_variance":
         out |= views.bias_variance(spec, done)
     return out
+
+
+def search_inputs(session: Session, job: Job) -> tuple[Any, list[dict[str, Any]], dict[str, Any]] | None:
+    """(spec, finished runs, study state) of a search job; None for any other job."""
+    if job.spec is None or (job.spec.get("study") or {}).get("kind") != "search":
+        return None
+    cols = [Run.index, Run.label, Run.arm, Run.base_arm, Run.stage, Run.seed, Run.hyperparams, Run.summary]
+    query = select(*cols).where(Run.job_id == job.id).order_by(Run.index)
+    rows = [r._asdict() for r in session.execute(query)]
+    return stored(job.spec), [r for r in rows if r["summary"] is not None], job.study_state or {}

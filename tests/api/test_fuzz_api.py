@@ -43,8 +43,8 @@ STREAMS = ["/jobs/{job_id}/events", "/jobs/{job_id}/metrics.jsonl"]
 # earlier responses (job ids, creation times to the microsecond) into later requests, so its
 # length varies by a request or two from run to run: at least this many; and so does the count
 # of requests sent again without a key.
-EXPECTED_REQUESTS = {"examples": 22, "coverage positive": 153, "coverage negative": 443,
-                     "fuzzing positive": 663, "fuzzing negative": 333}
+EXPECTED_REQUESTS = {"examples": 22, "coverage positive": 155, "coverage negative": 452,
+                     "fuzzing positive": 693, "fuzzing negative": 348}
 STATEFUL_AT_LEAST, ANONYMOUS_AT_LEAST = 300, 1700
 DEFAULT_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # schemathesis's own
 

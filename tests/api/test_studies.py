@@ -118,6 +118,32 @@ def test_search_proposes_cohorts_prunes_them_on_equal_budgets_and_reruns_the_bes
     for arm in study["arms"]:
         budget = f"{arm['budget']['steps']} / {arm['budget']['planned_steps']}"
         assert f"<td>{arm['arm']}</td>" in page and f"<td>{budget}</td>" in page
+    # The trials exported as an Optuna journal: optuna.load_study (and optuna-dashboard) read it.
+    journal = flows.get(service, f"/jobs/{job['id']}/study/optuna")
+    assert journal.status_code == 200 and journal.headers["content-type"] == "application/x-ndjson"
+    _check_journal(journal.content, job["id"], study)
+
+
+def _check_journal(content: bytes, job_id: str, study: dict[str, Any]) -> None:
+    import tempfile
+    from pathlib import Path
+
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "search.log"
+        path.write_bytes(content)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        for arm in study["arms"]:
+            loaded = optuna.load_study(study_name=f"{job_id} {arm['arm']}", storage=storage)
+            assert len(loaded.trials) == 6
+            states = [t.state.name.lower() for t in loaded.trials]
+            assert states == [t["state"] for t in arm["trials"]]
+            assert [t.params for t in loaded.trials] == [t["params"] for t in arm["trials"]]
+            if arm["best_value"] is not None:
+                assert loaded.best_value == arm["best_value"] and loaded.best_params == arm["chosen"]
 
 
 def test_batch_size_study_on_an_examples_budget_measures_sharpness(service: Service) -> None:
@@ -174,6 +200,9 @@ def test_study_errors_name_their_field(service: Service) -> None:
     r = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {
         "study": {"kind": "tuning", "test_seeds": [0]}}})
     assert r.status_code == 422 and "fresh" in r.json()["detail"][0]["msg"]
+    plain = flows.post(service, "/jobs", json={"preset": "seed-wave", "overrides": {"train": {"steps": 10}}})
+    refused = flows.get(service, f"/jobs/{plain.json()['id']}/study/optuna")
+    assert refused.status_code == 409 and "not a search" in refused.text
     # A search's bad spaces, each at its field.
     lr, from_zero = {"low": 1e-4, "high": 0.1, "log": True}, {"low": 0.0, "high": 0.1, "log": True}
     bad = [({"SGD": {"momentum": lr}}, "trials", 4, ["spaces", "SGD", "momentum"]),
