@@ -14,10 +14,14 @@
   ``F.mse_loss``, one thread per job) on the same data, reporting the validation loss every
   ``eval_every`` steps. The data are the task's arrays (the subject, as scikit-learn's digits
   are elsewhere); nothing of the engine trains the baseline.
+- seed noise: each arm's best configuration (ours) trained on 10 seeds through the engine, the
+  spread two searches' best losses are compared against.
+- ``--full``: the whole preset (nine optimizers) through the service, once, on its own.
 
 The last line of output is one JSON object.
     make bench-search
-    .venv/bin/python bench/search.py --trials 16 --batch 8 --steps 500     # a quick look
+    .venv/bin/python bench/search.py --full
+    .venv/bin/python bench/search.py --trials 16 --batch 8 --steps 500 --repeats 1    # a quick look
 """
 
 from __future__ import annotations
@@ -110,6 +114,25 @@ def optuna_arm(optimizer: str, space: dict[str, Any], trials: int, steps: int, e
             "complete": len(complete), "pruned": len(study.trials) - len(complete)}
 
 
+def seed_noise(body: dict[str, Any], label: str, params: dict[str, Any], seeds: int = 10) -> dict[str, Any]:
+    """How much one configuration's final validation loss varies over seeds (0 .. seeds - 1): the
+    yardstick for two searches' best losses. Trained here, through the engine."""
+    import numpy as np
+
+    from engine.runner import run_study
+
+    arms = [a for a in body["arms"]
+            if ComparisonSpec.model_validate(body | {"arms": [a], "study": None}).arms[0].display() == label]
+    spec = ComparisonSpec.model_validate(body | {"arms": [arms[0] | params], "seeds": list(range(seeds)),
+                                                 "study": None})
+    results, _ = run_study(spec)
+    v = np.array([float("nan") if r.summary["diverged"] else r.summary["final_val_loss"]
+                  for r in results.values()])
+    ok = v[np.isfinite(v)]
+    return {"seeds": seeds, "diverged": int((~np.isfinite(v)).sum()), "mean": float(ok.mean()),
+            "std": float(ok.std(ddof=1)), "min": float(ok.min()), "max": float(ok.max())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arms", default="adam,sgd", help="optimizers of search-wave to search")
@@ -119,10 +142,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--n-jobs", type=int, default=2, help="Optuna's n_jobs")
     parser.add_argument("--repeats", type=int, default=3, help="races of each contestant (min, median)")
+    parser.add_argument("--full", action="store_true",
+                        help="the whole search-wave preset (all nine optimizers) through the service, once")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # one core per Optuna job, as the workers take one each
 
+    if args.full:
+        body = {"preset": "search-wave"}
+        mine = ours(body, args.workers)
+        print(json.dumps({"preset": "search-wave", "workers": args.workers, "ours": mine}))
+        return
     body = search_spec(args.arms.split(","), args.trials, args.batch, args.steps)
     spec = ComparisonSpec.model_validate(body)
     print(f"search: {len(spec.arms)} arms x {args.trials} trials (cohorts of {args.batch}), "
@@ -148,11 +178,15 @@ def main() -> None:
     labels = [a.display() for a in spec.arms]
     best = {a: {"ours": [m["arms"][a]["best_val_loss"] for m, _, _ in races],
                 "optuna": [t[a]["best_val_loss"] for _, t, _ in races]} for a in labels}
+    noise = {a.display(): seed_noise(body, a.display(), races[-1][0]["arms"][a.display()]["chosen"])
+             for a in spec.arms}
     print(json.dumps({"arms": [a.display() for a in spec.arms], "trials": args.trials, "batch": args.batch,
                       "steps": args.steps, "workers": args.workers, "n_jobs": args.n_jobs,
                       "repeats": args.repeats, "ours_search_s": spread(ours_s), "optuna_s": spread(optuna_s),
                       "wall_ratio_median": round(statistics.median(optuna_s) / statistics.median(ours_s), 2),
-                      "best_val_loss": best, "last_race": {"ours": races[-1][0], "optuna": races[-1][1]}}))
+                      "best_val_loss": best, "seed_noise_at_our_best": noise,
+                      "last_race": {"ours": races[-1][0], "optuna": races[-1][1]}}))
+
 
 if __name__ == "__main__":
     main()
