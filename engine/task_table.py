@@ -54,6 +54,16 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
              "vocabulary of 8, as rows of integer ids; the class is whichever of the tokens 0, 1 and 2 "
              "occurs most often (sequences with a tie for the most are not drawn, so the classes are "
              "equally likely): every position counts", vocab=8),
+    TaskInfo("iris", "classification", 4, 3, "scikit-learn's bundled iris flowers: 150 examples of 4 "
+             "measurements, 3 species; features standardized", size=150),
+    TaskInfo("wine", "classification", 13, 3, "scikit-learn's bundled wine recognition data: 178 "
+             "examples of 13 chemical measurements, 3 cultivars; features standardized", size=178),
+    TaskInfo("breast-cancer", "classification", 30, 2, "scikit-learn's bundled Wisconsin breast cancer "
+             "data: 569 examples of 30 cell-nucleus measurements, malignant or benign; features "
+             "standardized", size=569),
+    TaskInfo("diabetes", "regression", 10, 1, "scikit-learn's bundled diabetes data: 442 patients, 10 "
+             "baseline variables, disease progression a year later as the target; features and target "
+             "standardized", size=442),
     TaskInfo("dataset", None, None, None, "an uploaded CSV (POST /datasets), named by its id in "
              "task.dataset; its widths and kind come from the upload", ("dataset",)),
 )}

@@ -136,19 +136,47 @@ def _digits_all() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(d.data, dtype=torch.float64) / 16.0, torch.tensor(d.target, dtype=torch.int64)
 
 
-def _digits(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """min(n, 1797) of the images, chosen by the data seed; flat rows of 64 pixels in [0, 1]."""
-    x, y = _digits_all()
+def _some(spec: TaskSpec, g: torch.Generator, x: torch.Tensor, y: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """min(n, the collection's size) of a fixed collection's examples, chosen by the data seed."""
     if spec.size < len(x):
         keep = torch.randperm(len(x), generator=g)[: spec.size]
         x, y = x[keep], y[keep]
     return x, y
 
 
+def _digits(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """min(n, 1797) of the images, chosen by the data seed; flat rows of 64 pixels in [0, 1]."""
+    return _some(spec, g, *_digits_all())
+
+
 def _digits_reconstruct(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """The images of ``digits`` (the same ones for the same seed), each its own target."""
     x, _ = _digits(spec, g)
     return x, x.clone()
+
+
+@functools.cache
+def _bundled(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One of scikit-learn's bundled tables (no download), every feature standardized with the
+    whole table's mean and standard deviation (a fixed transform of the published data, the same
+    for every run; ``digits`` is scaled by its fixed pixel range instead), a regression target
+    too, so its loss is on the scale of its variance."""
+    from sklearn import datasets
+
+    loaders = {"iris": datasets.load_iris, "wine": datasets.load_wine,
+               "breast-cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes}
+    d = loaders[name]()
+    x = torch.tensor(d.data, dtype=torch.float64)
+    x = (x - x.mean(0)) / x.std(0)
+    if TASKS[name].kind == "classification":
+        return x, torch.tensor(d.target, dtype=torch.int64)
+    y = torch.tensor(d.target, dtype=torch.float64).unsqueeze(1)
+    return x, (y - y.mean()) / y.std()
+
+
+def _table_task(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    return _some(spec, g, *_bundled(spec.name))
 
 
 _TOKENS = TASKS["tokens"]
@@ -180,7 +208,8 @@ def _tokens(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Ten
 # Kinds and widths are the task table's (engine/task_table.py); tests/core/test_limits.py
 # checks that each generator's arrays have them.
 _GENERATORS = {"wave": _wave, "sines": _sines, "moons": _moons, "spirals": _spirals, "blobs": _blobs,
-               "digits": _digits, "digits-reconstruct": _digits_reconstruct, "tokens": _tokens}
+               "digits": _digits, "digits-reconstruct": _digits_reconstruct, "tokens": _tokens,
+               **dict.fromkeys(("iris", "wine", "breast-cancer", "diabetes"), _table_task)}
 _TRUTHS = {"wave": wave_truth, "sines": sines_truth}
 
 

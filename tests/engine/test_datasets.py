@@ -160,3 +160,26 @@ def test_dataset_task_needs_its_arrays_and_enough_rows() -> None:
         make_task(TaskSpec(name="dataset", dataset="d", n=50))
     with pytest.raises(ValueError, match="exceeds the data set's 200 rows"):
         make_task(TaskSpec(name="dataset", dataset="d", n=500), _arrays())
+
+
+@pytest.mark.parametrize(("name", "rows", "features", "classes"), [
+    ("iris", 150, 4, 3), ("wine", 178, 13, 3), ("breast-cancer", 569, 30, 2), ("diabetes", 442, 10, 0)])
+def test_bundled_tables_are_tasks_that_train(name: str, rows: int, features: int, classes: int) -> None:
+    from engine.runner import compare
+    from engine.spec import ComparisonSpec
+
+    data = make_task(TaskSpec(name=name))  # n defaults far above: the whole table
+    x = torch.cat([data.train.x, data.val.x, data.test.x])
+    assert x.shape == (rows, features)
+    # standardized over the whole table (a fixed transform of the published data)
+    assert torch.allclose(x.mean(0), torch.zeros(features, dtype=x.dtype), atol=1e-12)
+    assert torch.allclose(x.std(0), torch.ones(features, dtype=x.dtype), atol=1e-12)
+    assert torch.equal(make_task(TaskSpec(name=name, n=50)).train.x,
+                       make_task(TaskSpec(name=name, n=50)).train.x)  # the data seed picks the rows
+    spec = ComparisonSpec.model_validate({"task": {"name": name}, "arms": [{"optimizer": "adam", "lr": 1e-2}],
+                                          "train": {"steps": 300, "batch_size": 32, "eval_every": 100}})
+
+    summary = compare(spec)[0].summary
+    assert summary["final_val_loss"] < summary["baseline_val_loss"]  # beats the constant predictor
+    if classes:
+        assert summary["final_test_accuracy"] >= 0.85
