@@ -82,6 +82,16 @@ def _with_widths(session: Session, spec: ComparisonSpec, owner: str, offered_now
                                   "upload one with POST /datasets", "unknown_dataset")]
     data = spec.model_dump(mode="json")
     data["task"]["n"] = min(spec.task.n, found.n_rows)
+    model = spec.net.module
+    if model is not None and model.tokens:  # its embedding takes the upload's vocabulary
+        if found.vocab is None:
+            return None, None, [error(["net", "model"], f"model {spec.net.model!r} reads token ids; data set "
+                                      f"{found.id} holds real-valued rows: upload an .npz whose x is an "
+                                      "integer array (N, T) of ids from 0", "needs_tokens")]
+        try:
+            data["net"]["config"] = model.with_vocab(spec.net.config, found.vocab)
+        except ValueError as exc:
+            return None, None, [error(["net"], str(exc), "value_error")]
     try:
         spec = ComparisonSpec.model_validate(data, context=offered_now)
     except ValidationError as exc:

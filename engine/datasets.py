@@ -51,6 +51,7 @@ class ParsedDataset:
     y: np.ndarray  # (n_rows,) float64 for regression, int64 class indices for classification
     sha256: str  # of the uploaded bytes
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) of a flat row of an image upload
+    vocab: int | None = None  # an .npz of integer sequences (N, T): ids run from 0 to vocab - 1
 
     @property
     def n_rows(self) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from engine.datasets import AUTO_MAX_CLASSES, MAX_CLASSES, Kind, ParsedDataset, _fail
 
 ARRAYS = ("x", "y")
+MAX_VOCAB = 65_536  # the transformer's largest vocab setting
 
 
 def parse_npz(data: bytes, kind: Kind = "auto", *, max_rows: int = 200_000, max_columns: int = 1_000,
@@ -42,7 +43,15 @@ def parse_npz(data: bytes, kind: Kind = "auto", *, max_rows: int = 200_000, max_
     target, kind_, classes = _target(y, kind)
     features = [f"x{i}" for i in range(flat.shape[1])]
     return ParsedDataset(kind_, "y", features, classes, flat, target, hashlib.sha256(data).hexdigest(),
-                         image_shape)  # type: ignore[arg-type]
+                         image_shape, _vocab(x))  # type: ignore[arg-type]
+
+
+def _vocab(x: np.ndarray) -> int | None:
+    """An integer x of shape (N, T) with ids from 0 is a set of token sequences: its vocabulary
+    is the largest id + 1 (at most MAX_VOCAB), and a token model may read it."""
+    if x.ndim != 2 or x.dtype.kind not in "iu" or x.size == 0 or x.min() < 0 or x.max() >= MAX_VOCAB:
+        return None
+    return int(x.max()) + 1
 
 
 def _load(data: bytes, max_bytes: int | None) -> dict[str, np.ndarray]:

@@ -227,7 +227,8 @@ class ComparisonSpec(Strict):
     @classmethod
     def _net_fits_task(cls, v: NetSpec, info: ValidationInfo) -> NetSpec:
         task = info.data.get("task")
-        if task is not None and v.module is not None and v.module.tokens:
+        # An uploaded data set's vocabulary is known once it is looked up (core/submission.py).
+        if task is not None and v.module is not None and v.module.tokens and task.name != "dataset":
             vocab = TASKS[task.name].vocab
             if vocab is None:
                 raise ValueError(f"model {v.model!r} reads token ids: it needs a token task "

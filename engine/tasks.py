@@ -226,6 +226,7 @@ class DatasetLike(Protocol):
     kind: str
     n_classes: int
     image_shape: tuple[int, int, int] | None
+    vocab: int | None  # rows of token ids 0 .. vocab - 1: kept as ids, not standardized
 
 
 def _split(spec: TaskSpec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -261,7 +262,7 @@ def dataset_task(spec: TaskSpec, arrays: DatasetLike) -> TaskData:
     only: statistics taken over all rows would let the validation and test rows shape the
     inputs the nets learn from, a leak that flatters the held-out losses. A constant training
     column keeps its scale (std 1). Targets are left as they are, so losses are in the data's
-    own units."""
+    own units. Token sequences (an upload with a vocabulary) keep their ids."""
     rows = len(arrays.x)
     if spec.size > rows:
         raise ValueError(f"task.n ({spec.size}) exceeds the data set's {rows} rows; "
@@ -276,9 +277,10 @@ def dataset_task(spec: TaskSpec, arrays: DatasetLike) -> TaskData:
         keep = torch.randperm(rows, generator=g)[: spec.size]
         x, y = x[keep], y[keep]
     train, val, test = _split(spec, g)
-    mean, std = x[train].mean(0), x[train].std(0)  # (d,) each
-    std = torch.where(std > 0, std, torch.ones_like(std))
-    x = (x - mean) / std
+    if arrays.vocab is None:  # token ids are indices: they stay as they are
+        mean, std = x[train].mean(0), x[train].std(0)  # (d,) each
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        x = (x - mean) / std
     return TaskData(spec.name, arrays.kind, x.shape[1], out_dim,
                     Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]),
                     image_shape=arrays.image_shape)

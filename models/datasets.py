@@ -38,6 +38,8 @@ class Dataset(Base):
     n_features: Mapped[int] = mapped_column(Integer)
     # (C, H, W) of an image upload: a row is then an image, for a cnn or an image model.
     image_shape: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    # ids 0 .. vocab - 1 of an upload of integer sequences: a token model may read its rows.
+    vocab: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Deferred: listing and describing never load the arrays, only training does.
     x: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     y: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
@@ -55,6 +57,7 @@ class DatasetArrays:
     n_classes: int  # 0 for regression
     feature_names: list[str]
     image_shape: tuple[int, int, int] | None = None
+    vocab: int | None = None  # token sequences: ids 0 .. vocab - 1
 
 
 def store(session: Session, owner: str, name: str, parsed: ParsedDataset) -> Dataset:
@@ -63,7 +66,7 @@ def store(session: Session, owner: str, name: str, parsed: ParsedDataset) -> Dat
     row = Dataset(id=str(uuid.uuid4()), owner=owner, name=name, kind=parsed.kind, target=parsed.target,
                   feature_names=list(parsed.feature_names), class_names=parsed.class_names,
                   n_rows=parsed.n_rows, n_features=parsed.n_features,
-                  image_shape=list(parsed.image_shape) if parsed.image_shape else None,
+                  image_shape=list(parsed.image_shape) if parsed.image_shape else None, vocab=parsed.vocab,
                   x=np.ascontiguousarray(parsed.x, dtype=np.float64).tobytes(),
                   y=np.ascontiguousarray(parsed.y, dtype=y_dtype).tobytes(),
                   sha256=parsed.sha256, created_at=utcnow())
@@ -92,7 +95,7 @@ def load_arrays(session: Session, dataset_id: str) -> DatasetArrays:
     y_dtype = np.int64 if row.kind == "classification" else np.float64
     x = np.frombuffer(row.x, dtype=np.float64).reshape(row.n_rows, row.n_features)
     return DatasetArrays(x, np.frombuffer(row.y, dtype=y_dtype), row.kind,
-                         len(row.class_names or []), list(row.feature_names), image_shape(row))
+                         len(row.class_names or []), list(row.feature_names), image_shape(row), row.vocab)
 
 
 def image_shape(row: Dataset) -> tuple[int, int, int] | None:

@@ -23,6 +23,8 @@ class DatasetOut(BaseModel):
     n_features: int
     image_shape: list[int] | None = Field(None, description="(C, H, W) when the rows are images (an "
                                           ".npz of (N, C, H, W)); a cnn or an image model may train on them")
+    vocab: int | None = Field(None, description="ids 0 .. vocab - 1 when the rows are token sequences (an "
+                              ".npz whose x is an integer array (N, T)); a token model may train on them")
     feature_names: list[str]
     class_names: list[str] | None
     sha256: str

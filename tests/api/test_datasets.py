@@ -38,6 +38,20 @@ def images_npz(n: int = 60, **extra: object) -> bytes:
     return buf.getvalue()
 
 
+def sequences_npz(n: int = 60) -> bytes:
+    """n integer sequences of 8 ids from 0 to 4; the class: whether id 0 occurs more than id 1."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 5, (n, 8)).astype(np.int16)
+    y = ((x == 0).sum(1) > (x == 1).sum(1)).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=x, y=y)
+    return buf.getvalue()
+
+
+TRANSFORMER = {"kind": "module", "model": "transformer",
+               "config": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16}}
+
+
 def upload_npz(c: TestClient | httpx.Client, data: bytes, **params: str) -> httpx.Response:
     return c.post("/datasets", content=data, headers=NPZ, params={"name": "pics"} | params)
 
@@ -151,6 +165,24 @@ def test_jobs_name_a_dataset_by_id(client: TestClient) -> None:
     assert client.get(f"/datasets/{dataset}").status_code == 404
 
 
+def test_npz_sequences_upload_with_their_vocabulary_for_a_token_model(client: TestClient) -> None:
+    r = upload_npz(client, sequences_npz(), name="seqs")
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert (d["n_features"], d["vocab"], d["image_shape"]) == (8, 5, None)
+    job = client.post("/jobs", json=job_on(d["id"]) | {"net": TRANSFORMER})
+    assert job.status_code == 201, job.text
+    assert job.json()["spec"]["net"]["config"]["vocab"] == 5  # the upload's, filled in
+    wrong = client.post("/jobs", json=job_on(d["id"]) | {"net": TRANSFORMER | {
+        "config": TRANSFORMER["config"] | {"vocab": 9}}})
+    assert wrong.status_code == 422 and fields(wrong) == ["net"] and "vocabulary of 5" in wrong.text
+    # Real-valued rows hold no token ids: the transformer is refused on them, naming the model.
+    rows = upload(client, regression_csv()).json()["id"]
+    r = client.post("/jobs", json=job_on(rows) | {"net": TRANSFORMER})
+    assert r.status_code == 422 and fields(r) == ["net.model"] and "integer array" in r.text
+    assert client.get(f"/datasets/{rows}").json()["vocab"] is None
+
+
 def test_npz_images_upload_and_a_cnn_may_train_on_them(client: TestClient) -> None:
     r = upload_npz(client, images_npz())
     assert r.status_code == 201, r.text
@@ -245,12 +277,15 @@ def test_jobs_train_on_uploaded_data(service: Service) -> None:
         reg = upload(c, regression_csv(200))
         cls = upload(c, classification_csv(200), target="level")
         pics = upload_npz(c, images_npz(200))
-        assert reg.status_code == cls.status_code == pics.status_code == 201, (reg.text, cls.text, pics.text)
+        seqs = upload_npz(c, sequences_npz(200), name="seqs")
+        assert reg.status_code == cls.status_code == pics.status_code == seqs.status_code == 201, (
+            reg.text, cls.text, pics.text, seqs.text)
         jobs = [c.post("/jobs", json=job_on(d.json()["id"], steps=200)) for d in (reg, cls)]
         cnn = {"kind": "cnn", "channels": [4], "hidden": []}
         jobs.append(c.post("/jobs", json=job_on(pics.json()["id"], steps=200) | {"net": cnn}))
+        jobs.append(c.post("/jobs", json=job_on(seqs.json()["id"], steps=200) | {"net": TRANSFORMER}))
         assert all(j.status_code == 201 for j in jobs), [j.text for j in jobs]
-    for job, kind in zip(jobs, ("regression", "classification", "images"), strict=True):
+    for job, kind in zip(jobs, ("regression", "classification", "images", "sequences"), strict=True):
         final = flows.wait_status(service, job.json()["id"], {"succeeded", "failed"}, timeout=120)
         assert final["status"] == "succeeded", (final["error"], final["shards"], service.log("w1")[-3000:])
         for run in final["runs"]:

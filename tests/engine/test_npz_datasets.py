@@ -62,3 +62,16 @@ def test_limits_and_non_npz_bytes_are_refused() -> None:
     # A small compressed file that unpacks to a large array is refused before it is unpacked.
     bomb = npz(True, x=np.zeros((200_000, 50)), y=np.zeros(200_000))
     assert len(bomb) < 200_000 and refusal(bomb, max_bytes=1_000_000)["loc"] == ["file", "x"]
+
+
+@pytest.mark.parametrize(("x", "vocab"), [
+    (np.array([[0, 3, 1], [2, 2, 0]], dtype=np.int32), 4),  # integer sequences from 0: token ids
+    (np.array([[0, 3, 1], [2, 2, 0]], dtype=np.uint8), 4),
+    (np.array([[0, -3, 1], [2, 2, 0]], dtype=np.int32), None),  # a negative id: plain features
+    (np.array([[0.0, 3.0, 1.0], [2.0, 2.0, 0.0]]), None),  # floats: features, even if whole
+    (np.zeros((2, 1, 2, 2), dtype=np.int32), None),  # integer images stay images
+])
+def test_integer_sequences_carry_their_vocabulary(x: np.ndarray, vocab: int | None) -> None:
+    parsed = parse_npz(npz(x=x, y=np.array([0, 1])))
+    assert parsed.vocab == vocab
+    assert parsed.x.dtype == np.float64 and parsed.x.shape == (2, int(np.prod(x.shape[1:])))
