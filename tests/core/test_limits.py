@@ -70,6 +70,7 @@ class Arrays:
     kind: str
     n_classes: int
     image_shape: tuple[int, int, int] | None = None
+    vocab: int | None = None
 
 
 @pytest.mark.parametrize("kind,n_classes", [("regression", 0), ("classification", 3)])
