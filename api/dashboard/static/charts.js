@@ -15,8 +15,18 @@ function transparent(hex, alpha) {
   return `rgba(${n >> 16},${(n >> 8) & 255},${n & 255},${alpha})`;
 }
 
+// Each label's colour index: its first appearance among the job's runs. A label, not an arm
+// index, names a curve: a study's later stage numbers its arms afresh (a search's cohorts,
+// tuning's re-runs), so one arm index holds different labels there.
+export function labelOrder(runs) {
+  const order = new Map();
+  for (const r of runs) if (!order.has(r.label)) order.set(r.label, order.size);
+  return order;
+}
+
 // Traces of one metric. ``store`` maps run -> metric -> {steps, values}; ``runs`` is the job's runs.
 export function traces(metric, store, runs, opts) {
+  const order = labelOrder(runs);
   const arms = new Map();
   for (const run of runs) {
     const curve = store[run.index]?.[metric];
@@ -25,12 +35,12 @@ export function traces(metric, store, runs, opts) {
     // Sparse curves (evaluations every eval_every steps) are already averages over a whole
     // split; smoothing them only adds lag, so only dense per-step curves are smoothed.
     const values = curve.steps.length >= 100 ? ema(curve.values, opts.smoothing) : curve.values;
-    if (!arms.has(run.arm)) arms.set(run.arm, { label: run.label, curves: [] });
-    arms.get(run.arm).curves.push({ steps: curve.steps, values, toX, seed: run.seed });
+    if (!arms.has(run.label)) arms.set(run.label, { label: run.label, curves: [] });
+    arms.get(run.label).curves.push({ steps: curve.steps, values, toX, seed: run.seed });
   }
   const out = [];
-  for (const [arm, { label, curves }] of arms) {
-    const colour = COLOURS[arm % COLOURS.length];
+  for (const [, { label, curves }] of arms) {
+    const colour = COLOURS[order.get(label) % COLOURS.length];
     const b = band(curves);
     const x = b.steps.map(curves[0].toX);
     if (b.n > 1) {

@@ -1,11 +1,11 @@
 // The job page: charts fed by /metrics (downsampled), extended live by the SSE stream, with
 // full resolution fetched for a zoomed range; the results table; cancel and report links.
 import { request } from "./api.js";
-import { AXIS_METRICS, TITLES, layout, traces } from "./charts.js";
+import { AXIS_METRICS, TITLES, labelOrder, layout, traces } from "./charts.js";
 import { bindLabels, labelsBody, labelsHead } from "./labels.js";
 import { COLOURS } from "./series.js";
 import { refreshStudy } from "./study.js";
-import { renderResults } from "./table.js";
+import { esc, renderResults } from "./table.js";
 
 const MAX_POINTS = 1500;   // per curve on first load: smooth, and fast even for 35 runs x 10,000 steps
 const ZOOM_POINTS = 2000;  // per curve inside a zoomed range
@@ -39,7 +39,7 @@ export async function showJob(main, jobId) {
   closeJob();
   const p = (page = { id: jobId, store: {}, zoom: {}, opts: { logY: true, smoothing: 0.9, xMode: "step", seeds: false } });
   p.job = await request(`/jobs/${jobId}`);
-  p.armIndex = Object.fromEntries(p.job.runs.map((r) => [r.label, r.arm]));
+  p.armIndex = Object.fromEntries(labelOrder(p.job.runs));
   main.innerHTML = skeleton(p.job);
   bindControls(main, p);
   loadInto(p.store, await request(`/jobs/${jobId}/metrics?max_points=${MAX_POINTS}`));
@@ -49,8 +49,8 @@ export async function showJob(main, jobId) {
 }
 
 function skeleton(job) {
-  const arms = [...new Map(job.runs.map((r) => [r.arm, r.label])).entries()]
-    .map(([arm, label]) => `<span><span class="swatch" style="background:${COLOURS[arm % COLOURS.length]}"></span>${label}</span>`);
+  const arms = [...labelOrder(job.runs)]
+    .map(([label, i]) => `<span><span class="swatch" style="background:${COLOURS[i % COLOURS.length]}"></span>${esc(label)}</span>`);
   const seeds = new Set(job.runs.map((r) => r.seed)).size;
   return `<div class="job-head">${labelsHead(job)}
       <span id="job-status" class="badge ${job.status}">${job.status}</span>

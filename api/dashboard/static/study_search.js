@@ -32,7 +32,7 @@ function parallel(arm, i, study) {
   return { key: `search-parallel-${i}`, data: [{ type: "parcoords", dimensions: dims,
     line: { color: loss, colorscale: "Viridis", reversescale: true, showscale: true } }],
     layout: { title: { text: `${arm.arm}: ${done.length} trials (${study.sampler})`, font: { size: 14 }, x: 0.02 },
-              margin: { l: 60, r: 40, t: 60, b: 30 }, paper_bgcolor: "#fff" } };
+              margin: { l: 60, r: 40, t: 90, b: 30 }, paper_bgcolor: "#fff" } };
 }
 
 export function search(study) {
