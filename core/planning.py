@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import capabilities
-from engine.design import Stage, choose, plan_cohorts, stage
+from engine.design import Stage, choose, chosen_points, plan_cohorts, proposals_of, stage
 from engine.spec import ComparisonSpec, stored
 from models.journal import add_event, refresh_status
 from models.tables import TERMINAL, Job, Run, Shard
@@ -45,12 +45,7 @@ def job_stage(job: Job, index: int) -> Stage:
 
 
 def stage_of_state(spec: ComparisonSpec, index: int, state: dict[str, Any] | None) -> Stage:
-    proposals = None
-    if spec.study is not None and spec.study.kind == "search":
-        from engine.search_plan import proposals_of
-
-        proposals = proposals_of(state, index)
-    return stage(spec, index, chosen_points(state), proposals)
+    return stage(spec, index, chosen_points(state), proposals_of(state, index))
 
 
 def _next_stage_due(job: Job, shards: list[Shard]) -> bool:
@@ -76,21 +71,15 @@ def _plan_next_stage(session: Session, job: Job, shards: list[Shard], shard_size
         job.study_state = (job.study_state or {}) | {"chosen": {str(a): hp for a, hp in chosen.items()}}
     nxt = job_stage(job, index)
     add_runs(session, job.id, nxt)
-    decided = {k: job.study_state[k] for k in ("chosen",) if k in job.study_state}
-    if "chosen" not in decided:
-        decided["proposals"] = job.study_state["proposals"][str(index)]
+    state = job.study_state
+    decided = ({"chosen": state["chosen"]} if "chosen" in state
+               else {"proposals": state["proposals"][str(index)]})
     add_event(session, job.id, "study", {"stage": index, **decided,
                                          "labels": [a.display() for a in spec.arms]})
     session.flush()
     created = _create_shards(session, job, nxt, shard_size, shard_examples, worker_ttl)
     refresh_status(session, job.id)
     return created
-
-
-def chosen_points(study_state: dict[str, Any] | None) -> dict[int, dict[str, float]] | None:
-    """Tuning's chosen point per arm, as stored in ``Job.study_state`` (JSON keys are text)."""
-    got = (study_state or {}).get("chosen")
-    return None if got is None else {int(a): hp for a, hp in got.items()}
 
 
 def add_runs(session: Session, job_id: str, st: Stage) -> None:

@@ -22,7 +22,7 @@ from core.planning import add_runs
 from core.requests import JobRequest, Offered, error, parse_request, parse_text, request_hash, spec_errors
 from core.settings import Settings
 from core.webhooks import refusal
-from engine.design import max_steps, n_stages, stage, total_runs
+from engine.design import max_steps, n_stages, proposals_of, stage, total_runs
 from engine.spec import ComparisonSpec
 from models import datasets
 from models.journal import add_event
@@ -179,7 +179,7 @@ def create_job(session: Session, request: JobRequest, *, source: str = "http", o
     spec = request.spec
     job.spec, job.n_runs, job.steps = spec.model_dump(mode="json"), total_runs(spec), job_steps(spec)
     if spec.study is not None and spec.study.kind == "search":
-        from engine.search_plan import first_state, proposals_of  # Optuna: only for a search
+        from engine.search_plan import first_state  # Optuna: only for a search
 
         job.study_state = first_state(spec)
         first = stage(spec, 0, proposals=proposals_of(job.study_state, 0))

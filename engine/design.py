@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,19 @@ def _search_stage(spec: ComparisonSpec, index: int, chosen: dict[int, dict[str, 
             arms.append(_derive(arm, params, f"#{number}"))
             base.append(a)
     return Stage(index, spec.model_copy(update={"arms": arms}), base, offset)
+
+
+def chosen_points(state: Mapping[str, Any] | None) -> dict[int, dict[str, Any]] | None:
+    """Each arm's chosen point (tuning) or best trial (search) as stored in the job's study
+    state (JSON keys are text); None before it is decided."""
+    got = (state or {}).get("chosen")
+    return None if got is None else {int(a): hp for a, hp in got.items()}
+
+
+def proposals_of(state: Mapping[str, Any] | None, index: int) -> Proposals | None:
+    """A search stage's proposals as stored in the job's study state."""
+    got = ((state or {}).get("proposals") or {}).get(str(index))
+    return None if got is None else {int(a): list(ps) for a, ps in got.items()}
 
 
 def search_trial(spec: ComparisonSpec, index: int, stage_arm: int) -> tuple[int, int]:

@@ -127,43 +127,30 @@ def run_study(spec: ComparisonSpec, on_event: Callable[[Event], None] | None = N
 
     Returns the runs and what was decided between stages (tuning: each arm's chosen point;
     search: each cohort's proposals and each arm's best trial)."""
-    from engine.design import choose, n_stages, stage
+    from engine.design import choose, chosen_points, n_stages, proposals_of, stage
     from engine.search_pruning import stage_pruning
 
     search = spec.study is not None and spec.study.kind == "search"
     results: dict[int, RunResult] = {}
+    stage_of: dict[int, int] = {}  # run -> its stage
     state: dict[str, Any] = {}
     if search:
-        from engine.search_plan import StoredRun, advance, first_state, proposals_of
+        from engine.search_plan import StoredRun, advance, first_state
 
         state = first_state(spec)
-    chosen = None
     for index in range(n_stages(spec)):
-        st = stage(spec, index, chosen, proposals_of(state, index) if search else None)
+        st = stage(spec, index, chosen_points(state), proposals_of(state, index))
         trained = compare(st.spec, on_event, should_stop=should_stop, pruning=stage_pruning(st))
         for local, r in trained.items():
             r.run = st.offset + local
-            results[r.run] = r
+            results[r.run], stage_of[r.run] = r, index
         if index + 1 == n_stages(spec):
             break
         if search:
-            runs = [StoredRun(_stage_at(spec, state, r.run), r.arm, r.summary) for r in results.values()]
-            state = advance(spec, index, state, runs)
-            chosen = {int(a): p for a, p in state.get("chosen", {}).items()} or None
+            state = advance(spec, index, state, [StoredRun(stage_of[r.run], r.arm, r.summary)
+                                                 for r in results.values()])
             continue
         plans = st.spec.runs()
         chosen = choose(spec, [(plans[i].arm, {}, results[st.offset + i].summary) for i in range(len(plans))])
         state["chosen"] = chosen
     return results, state
-
-
-def _stage_at(spec: ComparisonSpec, state: dict[str, Any], run: int) -> int:
-    """The search stage that run number ``run`` belongs to."""
-    assert spec.study is not None and spec.study.kind == "search"
-    per = len(spec.arms) * len(spec.seeds)
-    start = 0
-    for index, numbers in enumerate(spec.study.cohorts()):
-        start += len(numbers) * per
-        if run < start:
-            return index
-    return len(spec.study.cohorts())

@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from engine.design import Proposals, n_stages, search_trial
+from engine.design import n_stages, proposals_of, search_trial
 from engine.search import TrialResult, propose
 from engine.spec import ComparisonSpec
 
 SELECT_ON = "final_val_loss"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,6 @@ class StoredRun:
     stage: int
     arm: int  # the arm's index within its stage (a trial)
     summary: Mapping[str, Any] | None  # None while it has not finished
-
-
-def proposals_of(state: Mapping[str, Any] | None, index: int) -> Proposals | None:
-    """Stage ``index``'s proposals as stored (JSON keys are text)."""
-    got = ((state or {}).get("proposals") or {}).get(str(index))
-    return None if got is None else {int(a): list(ps) for a, ps in got.items()}
 
 
 def _cohort(spec: ComparisonSpec, index: int, history: Mapping[int, list[TrialResult]]) -> dict[str, Any]:
@@ -54,21 +49,34 @@ def first_state(spec: ComparisonSpec) -> dict[str, Any]:
     return {"stages": n_stages(spec), "proposals": {"0": _cohort(spec, 0, {})}}
 
 
+def proposed_trials(spec: ComparisonSpec, state: Mapping[str, Any], runs: Iterable[tuple[int, int, T]],
+                    stages: int | None = None) -> dict[int, list[tuple[int, dict[str, Any], list[T]]]]:
+    """Per arm, each trial proposed in search stages ``0 .. stages - 1`` (all proposed so far by
+    default), in number order: (number, params, the items of its runs given). ``runs`` are
+    (stage, the arm's index within its stage, item)."""
+    assert spec.study is not None and spec.study.kind == "search"
+    cohorts = spec.study.cohorts()[:stages]
+    items: dict[tuple[int, int], list[T]] = {}
+    for stage_index, stage_arm, item in runs:
+        if stage_index < len(cohorts):
+            items.setdefault(search_trial(spec, stage_index, stage_arm), []).append(item)
+    out: dict[int, list[tuple[int, dict[str, Any], list[T]]]] = {a: [] for a in range(len(spec.arms))}
+    for index, numbers in enumerate(cohorts):
+        proposed = proposals_of(state, index)
+        if proposed is None:
+            break
+        for a, trials in out.items():
+            trials += [(n, proposed[a][j], items.get((a, n), [])) for j, n in enumerate(numbers)]
+    return out
+
+
 def history(spec: ComparisonSpec, state: Mapping[str, Any], runs: Iterable[StoredRun],
             stages: int) -> dict[int, list[TrialResult]]:
-    """Each arm's trials of search stages ``0 .. stages - 1``, in number order."""
-    assert spec.study is not None and spec.study.kind == "search"
-    outcomes: dict[tuple[int, int], list[Mapping[str, Any] | None]] = {}
-    for r in runs:
-        if r.stage < stages:
-            outcomes.setdefault(search_trial(spec, r.stage, r.arm), []).append(r.summary)
-    out: dict[int, list[TrialResult]] = {a: [] for a in range(len(spec.arms))}
-    for index, numbers in enumerate(spec.study.cohorts()[:stages]):
-        proposed = proposals_of(state, index) or {}
-        for a in out:
-            for j, number in enumerate(numbers):
-                out[a].append(outcome(number, proposed[a][j], outcomes.get((a, number), [None])))
-    return out
+    """Each arm's trials of search stages ``0 .. stages - 1``, in number order; a trial with
+    no finished run counts as failed."""
+    grouped = proposed_trials(spec, state, ((r.stage, r.arm, r.summary) for r in runs), stages)
+    return {a: [outcome(n, params, summaries or [None]) for n, params, summaries in trials]
+            for a, trials in grouped.items()}
 
 
 def outcome(number: int, params: Mapping[str, Any], summaries: list[Mapping[str, Any] | None]) -> TrialResult:

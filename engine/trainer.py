@@ -84,9 +84,10 @@ class Cohort:
         self.layers = self.net.bind(self.P, self.G)
 
         seeds = sorted(inits)
-        self.batches = CohortBatches(data.train, self.view.train_rows, seeds, [r.seed for r in runs],
-                                     runs[0].batch_size, n_train, device)
+        self.batches = self._batches()
         self.batch_size = self.batches.batch_size
+        # A module's dropouts (engine/functional_net.SharedDropout): masks drawn every step.
+        self.dropouts = self.net.dropout_shapes if isinstance(self.net, FunctionalNet) else []
 
         self.blocks = arm_blocks(spec, runs, self.P, self.G, self.net.layout)
         self.sam = Sam.build(spec, runs, device, dtype)
@@ -165,14 +166,20 @@ class Cohort:
         losses.sum().backward()  # rows are independent: d(sum)/d(run k) is run k's gradient
         return losses
 
+    def _batches(self) -> CohortBatches:
+        """Each run's batches, from its seed's stream."""
+        runs = self.runs
+        return CohortBatches(self.data.train, self.view.train_rows, sorted({r.seed for r in runs}),
+                             [r.seed for r in runs], runs[0].batch_size, self.view.n_train, self.device)
+
     def _dropout_masks(self, step: int, x: torch.Tensor) -> list[torch.Tensor] | None:
         """A module's dropout masks for ``step`` (engine/functional_net.SharedDropout), or None."""
-        shapes = self.net.dropout_shapes if isinstance(self.net, FunctionalNet) else []
-        if not shapes:
+        if not self.dropouts:
             return None
         batch = x.shape[-2]  # (K, B, in), or (N, in) for a full batch shared by the runs
         return dropout_masks([st.seed for st in self.batches.streams], self.batches.stream_of_run,
-                             self.batch_size, step, [((batch, *shape), p) for shape, p in shapes], self.dtype)
+                             self.batch_size, step, [((batch, *shape), p) for shape, p in self.dropouts],
+                             self.dtype)
 
     # -- evaluation -------------------------------------------------------------------
 
@@ -364,11 +371,12 @@ class Cohort:
         return self.tracker.final_buffers(self.net.buffers)
 
     @torch.no_grad()
-    def summaries(self, rows: list[int] | None = None) -> list[dict[str, object]]:
+    def summaries(self, rows: list[int] | None = None,
+                  final: tuple[torch.Tensor, list[torch.Tensor]] | None = None) -> list[dict[str, object]]:
         """Every run's (or ``rows``') final numbers, from its final weights (one batched
-        evaluation per split)."""
+        evaluation per split); ``final``: those rows' weights and buffers, if already taken."""
         rows = list(range(self.K)) if rows is None else rows
-        P, bufs = self._final(rows)
+        P, bufs = final or self._final(rows)
         splits = (("train", self.view.train), ("val", self.view.val), ("test", self.data.test),
                   ("all", self._all))
         full = {name: {m: v.tolist() for m, v in self.evaluate(split, P, bufs).items()}
@@ -402,9 +410,9 @@ class Cohort:
         gone = [k for k in range(self.K) if self.tracker.stopped[k] is not None]
         if not gone or not keep or not self._compactable():
             return
-        P, bufs = self._final(gone)
-        outputs = run_outputs(self.spec.study, self.net, self.data, P, bufs)
-        for k, summary, out in zip(gone, self.summaries(gone), outputs, strict=True):
+        final = self._final(gone)
+        outputs = run_outputs(self.spec.study, self.net, self.data, *final)
+        for k, summary, out in zip(gone, self.summaries(gone, final), outputs, strict=True):
             on_event(RunFinished(self.runs[k].index, summary, out))
         self._keep_rows(keep)
 
@@ -423,9 +431,7 @@ class Cohort:
         self.view = dataclasses.replace(self.view,
                                         baseline_val_loss=[self.view.baseline_val_loss[k] for k in keep],
                                         rows_digest=[self.view.rows_digest[k] for k in keep])
-        self.batches = CohortBatches(self.data.train, None, sorted({r.seed for r in self.runs}),
-                                     [r.seed for r in self.runs], self.runs[0].batch_size, self.view.n_train,
-                                     self.device)
+        self.batches = self._batches()
         blocks = arm_blocks(self.spec, self.runs, self.P, self.G, self.net.layout)
         for nb in blocks:
             olds = [where[keep[j]] for j in range(nb.rows.start, nb.rows.stop)]

@@ -82,14 +82,14 @@ def run(
     out: Annotated[Path, typer.Option(help="metrics JSON to write")] = Path("optarena-metrics.json"),
 ) -> None:
     """Train a comparison here, without a server; print the results and save every metric."""
-    from engine.design import total_runs
+    from engine.design import chosen_points, total_runs
     from engine.runner import run_study
 
     spec = _load_spec(spec_file, preset, steps)
     with console.status(f"training {total_runs(spec)} runs ..."):
         results, state = run_study(spec)
-    if state.get("chosen"):
-        console.print({spec.arms[a].display(): hp for a, hp in state["chosen"].items()})
+    if state.get("chosen"):  # tuning's points, or a search's best trials
+        console.print({spec.arms[a].display(): hp for a, hp in (chosen_points(state) or {}).items()})
     console.print(result_table(results))
     payload = {
         "spec": spec.model_dump(mode="json"),

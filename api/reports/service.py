@@ -13,6 +13,7 @@ from api.metrics.service import load_series
 from api.reports import figures, html
 from api.reports.curves import arm_bands
 from api.reports.results import job_results
+from api.studies.service import search_inputs
 from models.tables import Job, Run
 
 # Train loss is logged every step; averaging 50 steps shows the trend the notes' figure shows.
@@ -37,9 +38,9 @@ def figure(session: Session, job: Job, fmt: str) -> bytes:
 def page(session: Session, job: Job) -> str:
     results = job_results(session, job)
     svg = figures.render(_bands(session, job), results, _title(job), "svg")
-    search = None
-    if (job.spec or {}).get("study", {}) and job.spec["study"].get("kind") == "search":
-        from api.studies.service import study_view  # the search's trials, budgets, importances
+    got = search_inputs(session, job)  # None unless the job is a search
+    if got is not None:
+        from api.studies.search_view import search  # Optuna's importances: only for a search
 
-        search = study_view(session, job)
-    return html.render(describe(session, job), results, svg, search)
+        return html.render(describe(session, job), results, svg, search(*got))
+    return html.render(describe(session, job), results, svg)

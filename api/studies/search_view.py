@@ -9,9 +9,8 @@ import math
 from typing import Any
 
 from api.studies.views import Runs, _compare
-from engine.design import search_trial
 from engine.search import TrialResult, importances, write_journal
-from engine.search_plan import SELECT_ON, outcome, proposals_of
+from engine.search_plan import SELECT_ON, outcome, proposed_trials
 from engine.search_pruning import arm_budget
 from engine.spec import ComparisonSpec
 
@@ -20,24 +19,10 @@ def _trials(spec: ComparisonSpec, state: dict[str, Any], runs: Runs
             ) -> dict[int, list[tuple[TrialResult | None, dict[str, Any], list[dict[str, Any]]]]]:
     """Per arm, every proposed trial: its outcome (None while a run of it trains), its
     params, and its finished runs."""
-    assert spec.study is not None and spec.study.kind == "search"
-    cohorts = spec.study.cohorts()
-    mine: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for r in runs:
-        if r["stage"] < len(cohorts):
-            mine.setdefault(search_trial(spec, r["stage"], r["arm"]), []).append(r)
-    out: dict[int, list[Any]] = {a: [] for a in range(len(spec.arms))}
-    for index, numbers in enumerate(cohorts):
-        proposed = proposals_of(state, index)
-        if proposed is None:
-            break
-        for a in out:
-            for j, number in enumerate(numbers):
-                done = mine.get((a, number), [])
-                result = outcome(number, proposed[a][j], [r["summary"] for r in done]) \
-                    if len(done) == len(spec.seeds) else None
-                out[a].append((result, proposed[a][j], done))
-    return out
+    grouped = proposed_trials(spec, state, ((r["stage"], r["arm"], r) for r in runs))
+    return {a: [(outcome(n, params, [r["summary"] for r in done]) if len(done) == len(spec.seeds) else None,
+                 params, done) for n, params, done in trials]
+            for a, trials in grouped.items()}
 
 
 def _finite(v: float | None) -> float | None:

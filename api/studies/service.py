@@ -58,7 +58,8 @@ def search_inputs(session: Session, job: Job) -> tuple[Any, list[dict[str, Any]]
     """(spec, finished runs, study state) of a search job; None for any other job."""
     if job.spec is None or (job.spec.get("study") or {}).get("kind") != "search":
         return None
-    cols = [Run.index, Run.label, Run.arm, Run.base_arm, Run.stage, Run.seed, Run.hyperparams, Run.summary]
+    cols = [Run.index, Run.label, Run.arm, Run.base_arm, Run.stage, Run.variant, Run.seed, Run.hyperparams,
+            Run.summary]
     query = select(*cols).where(Run.job_id == job.id).order_by(Run.index)
     rows = [r._asdict() for r in session.execute(query)]
     return stored(job.spec), [r for r in rows if r["summary"] is not None], job.study_state or {}
