@@ -34,7 +34,9 @@ def test_submit_watch_live_and_read_results(service: Running, browser: Browser) 
     page.wait_for_selector("[data-field='train.steps'] code")
     assert "greater than or equal to 1" in page.inner_text("[data-field='train.steps']")
 
-    page.fill("#steps", "6000")  # long enough to be seen running: 6 runs train 6,000 steps in a few seconds
+    # Long enough to be seen running: on a fast 2-core machine 6 runs train 6,000 steps in about
+    # as long as two chart refreshes take, and the job could end between them.
+    page.fill("#steps", "20000")
     page.fill("#seeds", "0, 1")
     page.click("#submit")
     page.wait_for_url("**/#/jobs/*")
