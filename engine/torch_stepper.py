@@ -27,10 +27,16 @@ base's granularity; its param groups are the base's own, so ``lr`` set on them r
 base; its counter lives in the groups and its slow weights in its state dict, so both are
 checkpointed. Evaluations see the weights the net holds (the fast ones; right after a
 synchronization, every ``k`` steps, those are the slow weights).
+
+Rows can leave a block (a search's pruned trials): a stepper built over the surviving rows
+``adopt``s their state. Every stepper records which of its parameters hold each row (a row of
+an elementwise (rows, D) parameter, or a run's own per-layer views), so the state of each
+parameter, the wrapper's and the base's, moves to the parameter that now holds the row.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 from collections.abc import Iterator
@@ -43,6 +49,10 @@ from engine.catalogue import MATRIX_GROUPS, TENSOR_LOCAL
 from engine.layout import Layout
 from engine.optimizer_defs import OptimizerDef
 from engine.train_spec import Lookahead
+
+# Where one row lives in a stepper: (optimizer index, parameter, row within it or None when
+# the parameter belongs to that row alone).
+Slot = tuple[int, torch.Tensor, int | None]
 
 
 def optimizer_class(d: OptimizerDef) -> type[torch.optim.Optimizer]:
@@ -96,6 +106,10 @@ def run_groups(d: OptimizerDef, p: torch.Tensor, g: torch.Tensor, layout: Layout
     return [grp for grp in groups if grp["params"]]
 
 
+def _params(groups: list[dict[str, Any]]) -> list[torch.Tensor]:
+    return [p for g in groups for p in g["params"]]
+
+
 def _merged(d: OptimizerDef, runs: list[list[dict[str, Any]]], lr: float) -> list[dict[str, Any]]:
     """Several runs' groups as one of each kind (every run's come in the same order), at
     ``lr``, except for a group flagged False (Muon's AdamW part): it keeps the class's rate."""
@@ -117,8 +131,11 @@ class TorchStepper:
         cls, kwargs = optimizer_class(d), d.kwargs({k: v for k, v in hp.items() if k != "lr"})
         self.definition = d
         spans = _spans(lrs)
+        self.slots: list[list[Slot]] = []  # per row, in the optimizers' parameter order
         if d.granularity == "elementwise":
             groups = [{"params": [_bind(P[a:b], G[a:b])], "lr": lrs[a]} for a, b in spans]
+            self.slots = [[(0, g["params"][0], k - a)] for (a, b), g in zip(spans, groups, strict=True)
+                          for k in range(a, b)]
             if "foreach" in inspect.signature(cls).parameters and "foreach" not in kwargs:
                 # One tensor per group: the single-tensor path skips foreach's grouping of
                 # tensors by device and dtype, 5-20 us a step (Lion, Adan, AdaBelief, RAdam,
@@ -126,12 +143,14 @@ class TorchStepper:
                 kwargs["foreach"] = False
             optimizers = [cls(groups, lr=lrs[0], **kwargs)]
         elif d.name in TENSOR_LOCAL:
-            groups = [g for a, b in spans
-                      for g in _merged(d, [run_groups(d, P[k], G[k], layout) for k in range(a, b)], lrs[a])]
+            per_run = [run_groups(d, P[k], G[k], layout) for k in range(P.shape[0])]
+            self.slots = [[(0, p, None) for p in _params(rg)] for rg in per_run]
+            groups = [g for a, b in spans for g in _merged(d, per_run[a:b], lrs[a])]
             optimizers = [cls(groups, lr=lrs[0], **kwargs)]
         else:
-            optimizers = [cls(run_groups(d, P[k], G[k], layout), lr=lrs[k], **kwargs)
-                          for k in range(P.shape[0])]
+            per_run = [run_groups(d, P[k], G[k], layout) for k in range(P.shape[0])]
+            self.slots = [[(k, p, None) for p in _params(rg)] for k, rg in enumerate(per_run)]
+            optimizers = [cls(rg, lr=lrs[k], **kwargs) for k, rg in enumerate(per_run)]
         self.optimizers = [wrap(opt, lookahead) for opt in optimizers]
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
         if d.eval_mode:
@@ -166,6 +185,54 @@ class TorchStepper:
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         for opt, saved in zip(self.optimizers, sd["optimizers"], strict=True):
             opt.load_state_dict(saved)
+
+
+    # -- rows leaving ----------------------------------------------------------------------
+
+    def adopt(self, sources: list[tuple[TorchStepper, int]]) -> None:
+        """Continue, row by row, the rows ``sources`` name (a stepper of the same arm and that
+        stepper's row): every state a parameter holds (the base's, a wrapper's) and the
+        counters its group holds. A state tensor shaped like an elementwise (rows, D)
+        parameter keeps the surviving rows; any other value (a step count, a scalar of a
+        group) is the same for all rows of a group, since they stepped together."""
+        pieces: dict[int, list[tuple[Slot, list[torch.optim.Optimizer], Slot]]] = {}
+        for mine, (old, r) in zip(self.slots, sources, strict=True):
+            for new, was in zip(mine, old.slots[r], strict=True):
+                pieces.setdefault(id(new[1]), []).append((new, _chain(old.optimizers[was[0]]), was))
+        for parts in pieces.values():
+            parts.sort(key=lambda part: part[0][2] or 0)  # the new parameter's rows in order
+            i, p, _ = parts[0][0]
+            for level, opt in enumerate(_chain(self.optimizers[i])):
+                states = [chain[level].state.get(was[1], {}) for _, chain, was in parts]
+                wheres = [was for _, _, was in parts]
+                if states[0]:
+                    opt.state[p] = {key: _rows(key, states, wheres) for key in states[0]}
+            _, chain, was = parts[0]
+            counters = _group_of(chain[0], was[1])
+            _group_of(self.optimizers[i], p).update(
+                {k: copy.deepcopy(v) for k, v in counters.items() if k not in ("params", "lr")})
+
+
+def _chain(opt: torch.optim.Optimizer) -> list[torch.optim.Optimizer]:
+    """A wrapper and the optimizer it wraps (each keeps a state per parameter), or ``opt``."""
+    base = base_optimizer(opt)
+    return [opt] if base is opt else [opt, base]
+
+
+def _group_of(opt: torch.optim.Optimizer, p: torch.Tensor) -> dict[str, Any]:
+    return next(g for g in opt.param_groups if any(q is p for q in g["params"]))
+
+
+def _rows(key: str, states: list[dict[str, Any]], wheres: list[Slot]) -> Any:
+    """A state value for the new parameter: its rows gathered from each source's parameter
+    when the value is shaped like an elementwise parameter, else a copy of the first's."""
+    value = states[0][key]
+    if not isinstance(value, torch.Tensor):
+        return copy.deepcopy(value)
+    _, q, row = wheres[0]
+    if row is None or value.shape != q.shape:
+        return value.clone()
+    return torch.cat([s[key][w[2]:w[2] + 1] for s, w in zip(states, wheres, strict=True)])
 
 
 def _spans(lrs: list[float]) -> list[tuple[int, int]]:

@@ -34,7 +34,6 @@ from engine.functional_net import FunctionalNet
 from engine.losses import loss_per_run
 from engine.mlp import row_blocks
 from engine.nets import initial_weights, make_net
-from engine.optimizers import Stepper
 from engine.registry import package_version
 from engine.regularizers import Regularizers, dropout_masks
 from engine.sam import Sam
@@ -43,6 +42,7 @@ from engine.spec import ComparisonSpec, RunPlan
 from engine.studies.measures import finishing_measures, run_outputs
 from engine.summary import run_summary
 from engine.tasks import Split, TaskData
+from engine.torch_stepper import TorchStepper
 from engine.tracker import RunTracker
 from engine.variants import DataView
 
@@ -83,7 +83,6 @@ class Cohort:
         self.G = torch.zeros_like(self.P)  # gradients land here, row per run
         self.layers = self.net.bind(self.P, self.G)
 
-        seeds = sorted(inits)
         self.batches = self._batches()
         self.batch_size = self.batches.batch_size
         # A module's dropouts (engine/functional_net.SharedDropout): masks drawn every step.
@@ -103,10 +102,7 @@ class Cohort:
         self.rungs = set(pruning.rungs(self.steps)) if pruning is not None else set()
         self.elapsed = 0.0
         self._all = self.view.all
-        self.reg = None
-        if spec.regularization is not None and spec.regularization.active():
-            self.reg = Regularizers(spec.regularization, data, self.net, seeds, self.batches.stream_of_run,
-                                    self.batch_size, dtype, device)
+        self.reg = self._regularizers()
         # The written-out step where it covers the net (engine/mlp_grad.py), else autograd.
         self.written_out = self.reg is None and mlp_grad.supports(self.net, data.kind)
         if self.written_out:  # plain views: its kernels need no autograd leaves
@@ -171,6 +167,13 @@ class Cohort:
         runs = self.runs
         return CohortBatches(self.data.train, self.view.train_rows, sorted({r.seed for r in runs}),
                              [r.seed for r in runs], runs[0].batch_size, self.view.n_train, self.device)
+
+    def _regularizers(self) -> Regularizers | None:
+        reg = self.spec.regularization
+        if reg is None or not reg.active():
+            return None
+        return Regularizers(reg, self.data, self.net, [st.seed for st in self.batches.streams],
+                            self.batches.stream_of_run, self.batch_size, self.dtype, self.device)
 
     def _dropout_masks(self, step: int, x: torch.Tensor) -> list[torch.Tensor] | None:
         """A module's dropout masks for ``step`` (engine/functional_net.SharedDropout), or None."""
@@ -397,10 +400,8 @@ class Cohort:
     # -- pruned rows leave the cohort -------------------------------------------------
 
     def _compactable(self) -> bool:
-        """Rows can leave when every rule's state is per row (the hand-written rules) and no
-        run reads rows of its own (folds, resamples) or regularizer streams."""
-        return (self.reg is None and self.view.train_rows is None
-                and all(isinstance(b.stepper, Stepper) for b in self.blocks))
+        """Rows can leave unless runs read rows of their own (folds, resamples)."""
+        return self.view.train_rows is None
 
     def _drop_stopped(self, on_event: Callable[[Event], None]) -> None:
         """A search cohort after a rung: the runs that stopped finish now (their summaries from
@@ -435,10 +436,15 @@ class Cohort:
         blocks = arm_blocks(self.spec, self.runs, self.P, self.G, self.net.layout)
         for nb in blocks:
             olds = [where[keep[j]] for j in range(nb.rows.start, nb.rows.stop)]
+            if isinstance(nb.stepper, TorchStepper):
+                nb.stepper.adopt([(ob.stepper, i) for ob, i in olds])  # type: ignore[misc]
+                continue
             state = {name: torch.stack([ob.stepper.state[name][i] for ob, i in olds])
                      for name in nb.stepper.state}
             nb.load_state_dict({"step": olds[0][0].stepper.step_count} | state)
         self.blocks = blocks
+        if self.reg is not None:  # it carries nothing between steps: the kept rows' streams
+            self.reg = self._regularizers()
         self.sam = Sam.build(self.spec, self.runs, self.device, self.dtype)
         if self.clip is not None:
             self.clip = self.clip[idx]

@@ -98,3 +98,59 @@ def test_pruned_rows_leave_the_cohort_and_the_survivor_ends_as_it_would_alone() 
         make_cohort(st.spec, [r]).train(alone)
         a, b = got.runs[r].summary["final_val_loss"], alone.runs[r].summary["final_val_loss"]
         assert a == pytest.approx(b, rel=1e-12, abs=0), (r, a, b)
+
+
+# Catalogue classes whose state the rows carry when they leave: elementwise (Lion, RAdam),
+# per-tensor over every run's views (LAMB, Muon's two group kinds), group counters
+# (schedule-free), a wrapper's own state (Lookahead); and a regularized cohort's streams.
+CATALOGUE_ARMS = {
+    "elementwise": [{"optimizer": "lion", "label": "A"}, {"optimizer": "radam", "label": "B"}],
+    "per_tensor": [{"optimizer": "lamb", "label": "A"}, {"optimizer": "muon", "label": "B"}],
+    "counters": [{"optimizer": "adamw_schedulefree", "label": "A"},
+                 {"optimizer": "adam", "lookahead": {"k": 3}, "label": "B"}],
+}
+
+
+def _catalogue_spec(arms: list[dict[str, Any]], **extra: Any) -> ComparisonSpec:
+    spec = _spec()
+    space = {"lr": {"low": 1e-4, "high": 0.1, "log": True}}
+    return ComparisonSpec.model_validate(spec.model_dump(exclude_none=True) | {
+        "arms": arms, "train": spec.train.model_dump(exclude_none=True) | {"dtype": "float64"},
+        "study": spec.study.model_dump(exclude_none=True) | {"spaces": {"A": space, "B": space}}} | extra)
+
+
+@pytest.mark.parametrize("kind", ["elementwise", "per_tensor", "counters", "regularized"])
+def test_catalogue_rows_leave_with_their_state(kind: str) -> None:
+    extra = {"regularization": {"input_noise": 0.1, "l2": 1e-3}} if kind == "regularized" else {}
+    spec = _catalogue_spec(CATALOGUE_ARMS.get(kind, CATALOGUE_ARMS["per_tensor"]), **extra)
+    st = stage(spec, 0, proposals=proposals_of(first_state(spec), 0))
+    cohort = make_cohort(st.spec, list(range(st.n_runs)), pruning=stage_pruning(st))
+    got = Collector()
+    cohort.train(got)
+    assert cohort.K == 2 and cohort.P.shape[0] == 2  # one survivor per arm trained the last third
+    survivors = [x.run for x in got.runs.values() if x.summary["steps_trained"] == STEPS]
+    assert len(survivors) == 2
+    for r in survivors:
+        alone = Collector()
+        make_cohort(st.spec, [r]).train(alone)
+        a, b = got.runs[r].summary["final_val_loss"], alone.runs[r].summary["final_val_loss"]
+        assert a == pytest.approx(b, rel=1e-12, abs=0), (kind, r, a, b)
+
+
+@pytest.mark.parametrize("stop_at", [70, 150])
+def test_a_resumed_catalogue_cohort_after_a_rung_ends_as_an_uninterrupted_one(stop_at: int) -> None:
+    spec = _catalogue_spec(CATALOGUE_ARMS["counters"])
+    st = stage(spec, 0, proposals=proposals_of(first_state(spec), 0))
+    runs = list(range(st.n_runs))
+    whole = Collector()
+    make_cohort(st.spec, runs, pruning=stage_pruning(st)).train(whole)
+    first = make_cohort(st.spec, runs, pruning=stage_pruning(st))
+    first.train(Collector(), until=stop_at)
+    resumed = make_cohort(st.spec, runs, pruning=stage_pruning(st))
+    resumed.load_state_bytes(first.state_bytes())
+    rest = Collector()
+    resumed.train(rest)
+    ended = {r: x.summary["final_val_loss"] for r, x in rest.runs.items()
+             if x.summary and x.summary["steps_trained"] == STEPS}
+    assert len(ended) == 2 and resumed.K == 2
+    assert ended == {r: whole.runs[r].summary["final_val_loss"] for r in ended}
