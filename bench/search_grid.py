@@ -5,8 +5,9 @@ For each of ``--arms`` on search-wave's task, net and steps:
 - the grid: tuning-wave's 20 learning rates (1e-4 to 1, log-spaced) x 5 seeds = 100 runs; its
   best is the lowest mean final validation loss over the 5 seeds at one rate;
 - the search: ``--trials`` (default 24, under a quarter of the grid's runs) lr trials on one
-  seed, TPE with ``--pruner`` (hyperband by default: successive halving alone is biased toward
-  large rates, which look best early), cohorts of 8; its best trial re-trained on the grid's 5
+  seed, TPE in cohorts of 8 with ``--pruner`` (none by default: pruning at early rungs favours
+  large rates, which look best early, and a quarter of the grid's runs is the budget here, not
+  its compute); its best trial re-trained on the grid's 5
   seeds, scored the same way (mean final validation loss); ``--repeats`` searches, each with
   its own sampler seed and trial seed.
 - both choices re-trained on 10 fresh seeds (``FRESH``), scored the same way: the grid's own
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,13 +39,24 @@ SEEDS = [10, 11, 12, 13, 14]
 FRESH = list(range(20, 30))
 
 
-def _mean_val(results: dict[int, Any], labels: set[str] | None = None) -> dict[str, float]:
+def _vals(results: dict[int, Any]) -> dict[str, list[float]]:
     by: dict[str, list[float]] = {}
     for r in results.values():
-        if labels is None or r.label in labels:
-            v = r.summary.get("final_val_loss")
-            by.setdefault(r.label, []).append(float("inf") if r.summary.get("diverged") or v is None else v)
-    return {label: sum(v) / len(v) for label, v in by.items()}
+        v = r.summary.get("final_val_loss")
+        by.setdefault(r.label, []).append(float("inf") if r.summary.get("diverged") or v is None else v)
+    return by
+
+
+def _mean_val(results: dict[int, Any]) -> dict[str, float]:
+    return {label: sum(v) / len(v) for label, v in _vals(results).items()}
+
+
+def _score(v: float) -> str:
+    return f"{v:.4g}" if math.isfinite(v) else "diverged on a seed"
+
+
+def _ratio(v: float) -> str:
+    return f"{v:.3f}x" if math.isfinite(v) else "-"
 
 
 def _search(common: dict[str, Any], label: str, args: argparse.Namespace, repeat: int) -> dict[str, Any]:
@@ -63,14 +77,14 @@ def main() -> None:
     parser.add_argument("--arms", default="sgd,adam")
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--pruner", default="hyperband", choices=["none", "successive_halving", "hyperband"])
+    parser.add_argument("--pruner", default="none", choices=["none", "successive_halving", "hyperband"])
     parser.add_argument("--seeds", type=int, default=1, help="seeds per trial: runs = trials x seeds")
     parser.add_argument("--repeats", type=int, default=3, help="searches per arm (sampler and trial seeds)")
     args = parser.parse_args()
     base = preset_dict("search-wave", {})
     out: dict[str, Any] = {"trials": args.trials, "seeds_per_trial": args.seeds, "pruner": args.pruner,
-                           "grid_runs_per_arm": 20 * len(SEEDS), "steps": args.steps, "fresh_seeds": len(FRESH),
-                           "arms": {}}
+                           "grid_runs_per_arm": 20 * len(SEEDS), "steps": args.steps,
+                           "fresh_seeds": len(FRESH), "arms": {}}
     for name in args.arms.split(","):
         arm = next(a for a in base["arms"] if a["optimizer"] == name)
         common = base | {"arms": [arm], "train": base["train"] | {"steps": args.steps}}
@@ -81,6 +95,9 @@ def main() -> None:
         grid_s = time.perf_counter() - t0
         points = _mean_val({k: r for k, r in grid.items() if r.seed in SEEDS})
         grid_best = min(points.values())
+        # The standard error of the grid's best mean, relative: how finely 5 seeds resolve it.
+        at_best = _vals({k: r for k, r in grid.items() if r.seed in SEEDS})[min(points, key=points.get)]
+        sem = statistics.stdev(at_best) / len(at_best) ** 0.5 / grid_best
         grid_lr = float(min(points, key=points.get).rsplit("lr=", 1)[1])  # its label: "<arm> lr=<value>"
         searches = [_search(common, label, args, r) for r in range(args.repeats)]
         both = [arm | {"lr": grid_lr, "label": "grid"}] + [
@@ -90,19 +107,32 @@ def main() -> None:
         for r, s in enumerate(searches):
             s |= {"ratio": s["grid_seeds_val"] / grid_best, "fresh_val": fresh[f"search {r}"],
                   "fresh_ratio": fresh[f"search {r}"] / fresh["grid"]}
-            print(f"  {label} search {r}: lr {s['lr']:.4g}; on the grid's seeds {s['grid_seeds_val']:.4g} "
-                  f"({s['ratio']:.3f}x the grid's best {grid_best:.4g} at lr {grid_lr:.4g}); on "
-                  f"{len(FRESH)} fresh seeds {s['fresh_val']:.4g} ({s['fresh_ratio']:.3f}x the grid's "
-                  f"choice, {fresh['grid']:.4g})", flush=True)
+            print(f"  {label} search {r}: lr {s['lr']:.4g}; on the grid's seeds "
+                  f"{_score(s['grid_seeds_val'])} "
+                  f"({_ratio(s['ratio'])} the grid's best {grid_best:.4g} at lr {grid_lr:.4g}); on "
+                  f"{len(FRESH)} fresh seeds {_score(s['fresh_val'])} ({_ratio(s['fresh_ratio'])} the "
+                  f"grid's choice, {fresh['grid']:.4g})", flush=True)
         ratios = sorted(s["ratio"] for s in searches)
         fresh_ratios = sorted(s["fresh_ratio"] for s in searches)
-        out["arms"][label] = {"grid_best_val": grid_best, "grid_lr": grid_lr, "grid_fresh_val": fresh["grid"],
+        print(f"  {label} grid: best {grid_best:.4g} at lr {grid_lr:.4g}, standard error {sem:.1%}",
+              flush=True)
+        out["arms"][label] = {"grid_best_val": grid_best, "grid_lr": grid_lr, "grid_best_rel_sem": sem,
+                              "grid_fresh_val": fresh["grid"],
                               "grid_s": round(grid_s, 1), "searches": searches,
                               "median_ratio": ratios[len(ratios) // 2],
                               "median_fresh_ratio": fresh_ratios[len(fresh_ratios) // 2],
                               "fresh_within_10pct": sum(f <= 1.1 for f in fresh_ratios),
                               "grid_seeds_within_10pct": sum(x <= 1.1 for x in ratios)}
-    print(json.dumps(out))
+    print(json.dumps(_no_inf(out)))
+
+
+def _no_inf(x: Any) -> Any:
+    """The JSON line with null for a diverged score (JSON has no infinity)."""
+    if isinstance(x, dict):
+        return {k: _no_inf(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_inf(v) for v in x]
+    return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
 if __name__ == "__main__":
