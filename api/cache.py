@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import load_job, not_found
+from api.live_cache import Entry, LiveBodies, job_state
 from core.settings import Settings
 from models.db import session_factory
 from models.response_cache import CachedResponse
@@ -96,13 +97,19 @@ def is_final(session: Session, job: Job) -> bool:
 
 
 async def serve(request: Request, settings: Settings, owner: str, job_id: str, route: str,
-                params: dict[str, Any], render: Render) -> Response:
+                params: dict[str, Any], render: Render, live: bool = False) -> Response:
     """The route's whole answer, in one worker thread: a cached read is one query (the job
     row, for its owner, joined with the cached row), where the usual dependencies would take
-    a session, an ORM load and a thread hop each."""
+    a session, an ORM load and a thread hop each. ``live``: the body depends only on the
+    state api/live_cache.py reads, so a running job's body is shared while that is unchanged."""
     condition = request.headers.get("if-none-match")
     return await run_in_threadpool(_serve, settings, owner, job_id, cache_key(route, params), condition,
-                                   render)
+                                   render, live)
+
+
+@lru_cache
+def _live_bodies(max_bytes: int) -> LiveBodies:
+    return LiveBodies(max_bytes)
 
 
 @lru_cache
@@ -112,7 +119,7 @@ def _sessions(url: str) -> sessionmaker[Session]:
 
 
 def _serve(settings: Settings, owner: str, job_id: str, key: str, condition: str | None,
-           render: Render) -> Response:
+           render: Render, live: bool) -> Response:
     with _sessions(settings.database_url)() as session:
         c = CachedResponse
         cols = [Job.id, c.etag, c.media_type] + ([] if condition else [c.body])
@@ -132,12 +139,22 @@ def _serve(settings: Settings, owner: str, job_id: str, key: str, condition: str
         # Decided before computing: once final, a job's data no longer changes, so a body
         # computed after this check is the final one.
         final = is_final(session, job)
-        body = render(session, job)
-        etag = etag_of(body.content)
+        if live and not final and settings.live_cache_bytes > 0:
+            # The state is read before the body, so the body holds at least what it says.
+            entry = _live_bodies(settings.live_cache_bytes).get(
+                (job_id, key), job_state(session, job), lambda: _entry(render(session, job)))
+            body, etag = Body(entry.content, entry.media_type), entry.etag
+        else:
+            body = render(session, job)
+            etag = etag_of(body.content)
         if final:
             store(session, settings, job_id, key, body, etag)
         control = FINAL if final else LIVE
         return _not_modified(etag, control) if matches(condition, etag) else _respond(body, etag, control)
+
+
+def _entry(body: Body) -> Entry:
+    return Entry(body.content, body.media_type, etag_of(body.content))
 
 
 def store(session: Session, settings: Settings, job_id: str, key: str, body: Body, etag: str) -> None:

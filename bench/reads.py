@@ -2,14 +2,16 @@
 clients (threads, one keep-alive connection each) reading a finished 35-run x 10,000-step job's
 ``/metrics?max_points=500`` and ``/results``: the first (cold) request, then warm reads, then
 revalidations with ``If-None-Match`` (304s); warm metrics once more with httpx as the client;
-and reads of a job still running (its points in chunks, computed on every read). The jobs'
-metrics are synthetic and go in through the worker's own write path (no training). Each phase
+and reads of a job still running (its points in chunks), while a thread writes it a flush of 100
+more steps every ``--flush-every`` seconds as its worker would. The jobs' metrics are synthetic
+and go in through the worker's own write path (no training). Each phase
 lasts ``--seconds`` (about 90 s in all); the last line of output is one JSON object."""
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import socket
@@ -23,6 +25,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,6 +36,7 @@ from core.requests import parse_request  # noqa: E402
 from core.submission import create_job  # noqa: E402
 from engine.events import RunFinished  # noqa: E402
 from models.db import session_factory  # noqa: E402
+from models.tables import Shard  # noqa: E402
 from worker.buffer import EventBuffer  # noqa: E402
 from worker.persist import consolidate, write_batch  # noqa: E402
 from worker.shards import claim, finish  # noqa: E402
@@ -198,17 +202,49 @@ def finished_reads(base: str, job: str, headers: dict[str, str], seconds: float)
     return out
 
 
-def running_reads(base: str, job: str, headers: dict[str, str], seconds: float) -> dict[str, float]:
-    """A running job is computed on every read (its answer changes as points arrive): one
+class Flushes(threading.Thread):
+    """The running job's worker: every ``period`` seconds a flush of the next 100 steps of every
+    run, through the worker's own write path, so the job's state changes as it does in training
+    (seed-wave-all flushes at each evaluation, every 100 steps: several times a second)."""
+
+    def __init__(self, url: str, job: str, runs: int, after: int, period: float):
+        super().__init__(daemon=True)
+        self.sessions, self.job, self.period = session_factory(url), job, period
+        self.batches = itertools.islice(engine_like_events(runs, 10**9, every=100), after // 100, None)
+        with self.sessions() as session:
+            self.shard = session.scalars(select(Shard.id).where(Shard.job_id == job)).one()
+        self.stop, self.count = threading.Event(), 0
+
+    def run(self) -> None:
+        buffer = EventBuffer()
+        while not self.stop.wait(self.period):
+            for ev in next(self.batches):
+                buffer.add(ev)
+            with self.sessions() as session, session.begin():
+                write_batch(session, self.job, self.shard, buffer.take())
+            self.count += 1
+
+
+def running_reads(url: str, base: str, job: str, headers: dict[str, str], seconds: float, runs: int,
+                  period: float) -> dict[str, float]:
+    """A running job, its worker flushing points every ``period`` seconds throughout: one
     client re-reading the curves, one polling with the cursor, then ten clients at once."""
     metrics, results = paths(job)[0][1], paths(job)[1][1]
     last = httpx.get(base + metrics, headers=headers, timeout=60).json()["next_after_step"]
     out: dict[str, float] = {}
-    for name, path, clients in (("metrics_1", metrics, 1),
-                                ("poll_1", f"/jobs/{job}/metrics?after_step={last - 100}&max_points=500", 1),
-                                ("metrics_10", metrics, CLIENTS), ("results_10", results, CLIENTS)):
-        stats = hammer(base, path, headers, seconds, clients=clients)
-        out |= {f"running_{name}_{k}": v for k, v in stats.items()}
+    flushes = Flushes(url, job, runs, last, period)
+    flushes.start()
+    try:
+        poll = f"/jobs/{job}/metrics?after_step={last - 100}&max_points=500"
+        for name, path, clients in (("metrics_1", metrics, 1), ("poll_1", poll, 1),
+                                    ("metrics_10", metrics, CLIENTS), ("results_10", results, CLIENTS)):
+            stats = hammer(base, path, headers, seconds, clients=clients)
+            out |= {f"running_{name}_{k}": v for k, v in stats.items()}
+    finally:
+        flushes.stop.set()
+        flushes.join()
+    out["running_flushes"] = flushes.count
+    out["running_steps_at_end"] = last + 100 * flushes.count
     return out
 
 
@@ -218,6 +254,8 @@ def main() -> None:
     ap.add_argument("--running-steps", type=int, default=2_000, help="steps the running job has so far")
     ap.add_argument("--runs", type=int, default=35)
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each measured phase")
+    ap.add_argument("--flush-every", type=float, default=0.2,
+                    help="seconds between the running job's flushes while it is read")
     args = ap.parse_args()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +268,7 @@ def main() -> None:
         proc, base = start_api(url)
         try:
             out = finished_reads(base, done, headers, args.seconds)
-            out |= running_reads(base, live, headers, args.seconds)
+            out |= running_reads(url, base, live, headers, args.seconds, args.runs, args.flush_every)
         finally:
             proc.terminate()
             proc.wait(20)
@@ -247,9 +285,12 @@ def main() -> None:
                        ("poll_1", "/metrics?after_step=<last 100 steps>, 1 client"),
                        ("metrics_10", "/metrics?max_points=500, 10 clients"),
                        ("results_10", "/results, 10 clients")):
-        print(f"running job ({args.running_steps} steps so far), {what}: "
+        print(f"running job ({args.running_steps} steps at first, 100 more every {args.flush_every} s), "
+              f"{what}: "
               f"{out[f'running_{name}_rps']:.0f} rps, p50 {out[f'running_{name}_p50_ms']:.0f} ms, "
               f"p95 {out[f'running_{name}_p95_ms']:.0f} ms")
+    print(f"running job: {out['running_flushes']} flushes during its reads, "
+          f"{out['running_steps_at_end']} steps at the end")
     print(json.dumps({k: round(v, 2) for k, v in out.items()}))
 
 

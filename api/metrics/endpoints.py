@@ -46,4 +46,4 @@ async def get_job_metrics(request: Request, settings: SettingsDep, owner: OwnerD
         body = service.metrics_json(session, job.id, run, metric, after_step, max_points)
         return cache.Body(body.encode(), "application/json")
 
-    return await cache.serve(request, settings, owner, job_id, "metrics", params, render)
+    return await cache.serve(request, settings, owner, job_id, "metrics", params, render, live=True)
