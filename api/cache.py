@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 # Part of every key: raise it when a cached route's output changes, so that bodies stored by
 # the older code are never served again.
-FORMAT = 2  # 2: results carry each arm's final test loss
+FORMAT = 3  # 2: results carry each arm's final test loss; 3: curves written by orjson
 
 # Finished: the body never changes while the job exists. An hour in the client's own cache
 # (private: it answers one owner's key), after which it asks again and gets a cheap 304, so

@@ -205,7 +205,8 @@ def finished_reads(base: str, job: str, headers: dict[str, str], seconds: float)
 class Flushes(threading.Thread):
     """The running job's worker: every ``period`` seconds a flush of the next 100 steps of every
     run, through the worker's own write path, so the job's state changes as it does in training
-    (seed-wave-all flushes at each evaluation, every 100 steps: several times a second)."""
+    (seed-wave-all evaluates every 100 steps, several times a second; the worker writes what it
+    has at most every ``write_interval``, 0.25 s)."""
 
     def __init__(self, url: str, job: str, runs: int, after: int, period: float):
         super().__init__(daemon=True)
@@ -254,8 +255,9 @@ def main() -> None:
     ap.add_argument("--running-steps", type=int, default=2_000, help="steps the running job has so far")
     ap.add_argument("--runs", type=int, default=35)
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each measured phase")
-    ap.add_argument("--flush-every", type=float, default=0.2,
-                    help="seconds between the running job's flushes while it is read")
+    ap.add_argument("--flush-every", type=float, default=0.25,
+                    help="seconds between the running job's writes while it is read (the worker "
+                         "writes at most every OPTARENA_WRITE_INTERVAL, 0.25 s)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

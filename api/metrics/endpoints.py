@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from api import cache
 from api.deps import INT_MAX, JobId, OwnerDep, SettingsDep
 from api.metrics import service
+from api.metrics.live_series import live_series
 from api.metrics.schemas import MetricsOut
-from models.tables import Job
+from models.tables import TERMINAL, Job
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
 
@@ -43,7 +44,11 @@ async def get_job_metrics(request: Request, settings: SettingsDep, owner: OwnerD
               "max_points": max_points}
 
     def render(session: Session, job: Job) -> cache.Body:
-        body = service.metrics_json(session, job.id, run, metric, after_step, max_points)
+        curves = None
+        if job.status not in TERMINAL and settings.live_cache_bytes > 0:
+            # Still changing: every curve kept decoded, only the newest chunks read.
+            curves = live_series(settings.live_cache_bytes).curves(session, job.id)
+        body = service.metrics_json(session, job.id, run, metric, after_step, max_points, curves)
         return cache.Body(body.encode(), "application/json")
 
     return await cache.serve(request, settings, owner, job_id, "metrics", params, render, live=True)

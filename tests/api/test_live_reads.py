@@ -25,12 +25,12 @@ JOB = {"preset": "seed-wave", "overrides": {"seeds": [0, 1], "train": {"steps": 
 PATH = "/jobs/{}/metrics?max_points=500"
 
 
-def _running(client: TestClient, settings: Settings) -> tuple[str, list[int]]:
-    """A job of two shards, both claimed, the first with 100 steps of points."""
+def _running(client: TestClient, settings: Settings, shard_size: int = 3) -> tuple[str, list[int]]:
+    """A job of 6 runs in shards of ``shard_size``, all claimed, the first with 100 steps of points."""
     r = client.post("/jobs", json=JOB)
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
-    shards = stored_jobs.plan(settings.database_url, job_id, shard_size=3)
+    shards = stored_jobs.plan(settings.database_url, job_id, shard_size=shard_size)
     stored_jobs.write(settings.database_url, job_id, shards[0], 0, 100)
     return job_id, shards
 
@@ -113,3 +113,39 @@ def test_another_owner_gets_404_for_a_shared_body(client: TestClient, sqlite_set
     for extra in ({}, {"If-None-Match": r.headers["etag"]}):
         other = client.get(PATH.format(job_id), headers=bob | extra)
         assert other.status_code == 404 and "etag" not in other.headers
+
+
+QUERIES = [{"max_points": 500}, {}, {"metric": "val_loss"}, {"after_step": 150},
+           {"run": [4, 0], "metric": "train_loss", "after_step": 120, "max_points": 30}]
+
+
+def _fresh_query(settings: Settings, job_id: str, q: dict[str, Any]) -> bytes:
+    runs, metric = q.get("run"), q.get("metric")
+    with session_factory(settings.database_url)() as session:
+        return metrics_json(session, job_id, runs, [metric] if metric else None, q.get("after_step", 0),
+                            q.get("max_points")).encode()
+
+
+def test_curves_kept_between_reads_grow_as_a_fresh_read_does(client: TestClient,
+                                                             sqlite_settings: Settings) -> None:
+    """The API keeps a running job's curves decoded and reads only newer chunks; after every
+    write, and after a shard ends (its chunks become series rows), each query answers what a
+    read of the whole database answers."""
+    url = sqlite_settings.database_url
+    job_id, shards = _running(client, sqlite_settings, shard_size=2)  # the third keeps it running
+    steps = {shards[0]: 100, shards[1]: 0}
+    # (shard, steps to write it to or None to end it, read afterwards): the second shard's last
+    # points are consolidated before any read has fetched their chunks.
+    writes = ((shards[1], 60, True), (shards[0], 130, True), (shards[1], 200, True),
+              (shards[0], 250, True), (shards[0], None, True), (shards[1], 280, True),
+              (shards[1], 300, False), (shards[1], None, True))
+    for shard, end, read in writes:
+        if end is None:
+            stored_jobs.close(url, job_id, shard, steps[shard])  # consolidated, its runs succeeded
+        else:
+            stored_jobs.write(url, job_id, shard, steps[shard], end)
+            steps[shard] = end
+        for q in QUERIES if read else ():
+            got = client.get(f"/jobs/{job_id}/metrics", params=q)
+            assert got.status_code == 200 and got.headers["cache-control"] == LIVE
+            assert got.content == _fresh_query(sqlite_settings, job_id, q), (shard, end, q)
