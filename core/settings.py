@@ -34,9 +34,9 @@ class Settings(BaseSettings):
     page_size_max: int = Field(200, ge=1)
     response_cache_bytes_per_job: int = Field(16_000_000, ge=0, description="bytes of a finished job's "
                                               "read responses kept for reuse (response_cache); 0 = none")
-    live_cache_bytes: int = Field(64_000_000, ge=0, description="bytes of running jobs' curves kept per API "
-                                  "process, each for the job state it was read at (api/live_cache.py); "
-                                  "0 = none")
+    live_cache_bytes: int = Field(64_000_000, ge=0, description="bytes of running jobs' read bodies, and "
+                                  "again of their decoded curves, kept per API process (api/live_cache.py, "
+                                  "api/metrics/live_series.py); 0 = none")
 
     # -- reliability: the database, not the broker, says who trains what ----------------
     lease_seconds: float = Field(30.0, gt=0, description="a shard's lease; renewed every heartbeat")
