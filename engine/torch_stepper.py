@@ -186,7 +186,6 @@ class TorchStepper:
         for opt, saved in zip(self.optimizers, sd["optimizers"], strict=True):
             opt.load_state_dict(saved)
 
-
     # -- rows leaving ----------------------------------------------------------------------
 
     def adopt(self, sources: list[tuple[TorchStepper, int]]) -> None:
