@@ -17,12 +17,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.tables import Job, Run
+
+V = TypeVar("V")
 
 
 class Entry(NamedTuple):
@@ -34,47 +36,65 @@ class Entry(NamedTuple):
 def job_state(session: Session, job: Job) -> Hashable:
     """What a running job's read depends on, cheaply: its last event id and its runs' statuses
     (a run is claimed, and a shard re-queued, without an event of its own)."""
-    runs = session.execute(select(Run.index, Run.status).where(Run.job_id == job.id).order_by(Run.index))
-    return job.last_seq, tuple(map(tuple, runs))
+    return job.last_seq, run_statuses(session, job.id)
 
 
-class LiveBodies:
+def run_statuses(session: Session, job_id: str) -> tuple[tuple[int, str], ...]:
+    rows = session.execute(select(Run.index, Run.status).where(Run.job_id == job_id).order_by(Run.index))
+    return tuple(map(tuple, rows))
+
+
+class Store(Generic[V]):
+    """Values by key, least recently used out first within ``max_bytes``; each key's value is
+    made under that key's lock, so concurrent askers of one key wait for one making."""
+
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, tuple[Hashable, Entry]] = OrderedDict()  # key: (version, body)
+        self._values: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()  # key: (value, bytes)
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
         self._bytes = 0
 
-    def get(self, key: Hashable, version: Hashable, compute: Callable[[], Entry]) -> Entry:
-        """The body of ``key`` at ``version``: kept, or computed once by the first to ask."""
+    def update(self, key: Hashable, make: Callable[[V | None], tuple[V, int]]) -> V:
+        """``make(the kept value or None)`` gives the value to keep and its size; returned."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             with self._guard:
-                hit = self._entries.get(key)
-                if hit is not None and hit[0] == version:
-                    self._entries.move_to_end(key)
-                    return hit[1]
-            entry = compute()
-            self._keep(key, version, entry)
-        with self._guard:  # a lock lives as long as its entry, or its computation
-            if key not in self._entries and not lock.locked():
+                held = self._values.get(key)
+            value, size = make(None if held is None else held[0])
+            self._keep(key, value, size)
+        with self._guard:  # a lock lives as long as its value, or its making
+            if key not in self._values and not lock.locked():
                 self._locks.pop(key, None)
-        return entry
+        return value
 
-    def _keep(self, key: Hashable, version: Hashable, entry: Entry) -> None:
-        size = len(entry.content)
+    def _keep(self, key: Hashable, value: V, size: int) -> None:
         with self._guard:
-            old = self._entries.pop(key, None)
-            self._bytes -= len(old[1].content) if old is not None else 0
+            old = self._values.pop(key, None)
+            self._bytes -= old[1] if old is not None else 0
             if size > self.max_bytes:
                 return
-            self._entries[key] = (version, entry)
+            self._values[key] = (value, size)
             self._bytes += size
             while self._bytes > self.max_bytes:
-                gone, (_, dropped) = self._entries.popitem(last=False)
-                self._bytes -= len(dropped.content)
+                gone, (_, dropped) = self._values.popitem(last=False)
+                self._bytes -= dropped
                 lock = self._locks.get(gone)
                 if lock is not None and not lock.locked():
                     del self._locks[gone]
+
+
+class LiveBodies:
+    """Each key's body for the job state it was computed at."""
+
+    def __init__(self, max_bytes: int):
+        self._store: Store[tuple[Hashable, Entry]] = Store(max_bytes)
+
+    def get(self, key: Hashable, version: Hashable, compute: Callable[[], Entry]) -> Entry:
+        """The body of ``key`` at ``version``: kept, or computed once by the first to ask."""
+        def make(held: tuple[Hashable, Entry] | None) -> tuple[tuple[Hashable, Entry], int]:
+            kept = held if held is not None and held[0] == version else (version, compute())
+            return kept, len(kept[1].content)
+
+        return self._store.update(key, make)[1]
