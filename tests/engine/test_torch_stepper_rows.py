@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 from torch.optim import SGD
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from engine.layout import dense_layout
 from engine.net_spec import NetSpec
@@ -90,3 +91,24 @@ def test_rows_that_leave_without_their_state_step_differently(name: str) -> None
     """The check above can fail."""
     _, P, _, P2 = _continued(CASES[name], adopt=False)
     assert not torch.allclose(P2, P[KEEP], rtol=1e-6)
+
+
+def test_step_hooks_registered_on_a_stepper_optimizer_still_run() -> None:
+    """The stepper calls a class's step without torch.optim's wrapper while nothing hooks it;
+    a hook registered on its optimizer (or globally) must still see every step."""
+    P = torch.randn(len(LRS), D, dtype=torch.float64)
+    G = torch.randn_like(P)
+    stepper = _stepper(CASES["lion (elementwise)"], P, G, LRS)
+    seen: list[str] = []
+    before = P.clone()
+    stepper.step(1.0)
+    handles = [stepper.optimizers[0].register_step_pre_hook(lambda *_: seen.append("pre")),
+               register_optimizer_step_post_hook(lambda *_: seen.append("post"))]
+    try:
+        stepper.step(1.0)
+    finally:
+        for h in handles:
+            h.remove()
+    stepper.step(1.0)
+    assert seen == ["pre", "post"]
+    assert not torch.equal(P, before)
