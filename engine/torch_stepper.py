@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.optim import optimizer as torch_optimizer
 
 from engine.catalogue import MATRIX_GROUPS, TENSOR_LOCAL
 from engine.layout import Layout
@@ -82,8 +83,6 @@ def _stepper(opt: torch.optim.Optimizer) -> Callable[[], Any]:
     raw = getattr(step, "__wrapped__", None) if getattr(step, "hooked", False) else None
     if raw is None:
         return opt.step
-    from torch.optim import optimizer as torch_optimizer
-
     hook_tables = (opt._optimizer_step_pre_hooks, opt._optimizer_step_post_hooks,
                    torch_optimizer._global_optimizer_pre_hooks, torch_optimizer._global_optimizer_post_hooks)
 
