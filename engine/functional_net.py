@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from engine.folded_layers import fold_layers
 from engine.layout import Layout, Param
 from engine.stacked import Stacked
 
@@ -61,6 +62,7 @@ class FunctionalNet(Stacked):
     def __init__(self, module: nn.Module, in_dim: int):
         self.module = module
         self.dropouts = share_dropout(module)
+        fold_layers(module)
         masks = {n for n, _ in self.dropouts}
         named = list(module.named_parameters())
         self.names = [n for n, _ in named]
