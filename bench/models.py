@@ -13,6 +13,7 @@ peak RSS. The last line of output is one JSON object.
 
     make bench-models
     .venv/bin/python bench/models.py --steps 200 --repeats 1     # a quick look
+    .venv/bin/python bench/models.py --device cuda --steps 200   # bench/gpu.sh, on a GPU machine
 """
 
 from __future__ import annotations
@@ -41,16 +42,16 @@ OPTIMIZERS = [("sgd", torch.optim.SGD, {"lr": 0.05}),
               ("adam", torch.optim.Adam, {"lr": 3e-3}), ("adamw", torch.optim.AdamW, {"lr": 3e-3})]
 
 
-def spec(steps: int) -> ComparisonSpec:
+def spec(steps: int, device: str) -> ComparisonSpec:
     return ComparisonSpec.model_validate({
         "task": {"name": "digits"}, "net": {"kind": "module", "model": "resnet-mini"},
         "arms": [{"optimizer": n, **kw} for n, _, kw in OPTIMIZERS], "seeds": SEEDS,
-        "train": {"steps": steps, "batch_size": 64, "log_every": 1, "eval_every": steps}})
+        "train": {"steps": steps, "batch_size": 64, "log_every": 1, "eval_every": steps, "device": device}})
 
 
 class Engine:
-    def __init__(self, steps: int):
-        s = spec(steps)
+    def __init__(self, steps: int, device: str):
+        s = spec(steps, device)
         self.collect, self.cohort = Collector(), make_cohort(s, list(range(len(s.runs()))))
 
     def advance(self, until: int) -> None:
@@ -58,20 +59,20 @@ class Engine:
 
 
 class Loop:
-    def __init__(self) -> None:
+    def __init__(self, device: str) -> None:
         digits = load_digits()
-        self.x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
-        self.y = torch.tensor(digits.target)
+        self.x = torch.tensor(digits.data / 16.0, dtype=torch.float32, device=device)
+        self.y = torch.tensor(digits.target, device=device)
         self.runs, self.step, self.losses = [], 0, []
         for _, cls, kw in OPTIMIZERS:
             for seed in SEEDS:
                 torch.manual_seed(seed)
-                model = resnet_mini((1, 8, 8), 10)
+                model = resnet_mini((1, 8, 8), 10).to(device)
                 self.runs.append((model, cls(model.parameters(), **kw)))
 
     def advance(self, until: int) -> None:
         while self.step < until:
-            idx = torch.randint(0, len(self.x), (64,))
+            idx = torch.randint(0, len(self.x), (64,), device=self.x.device)
             xb, yb = self.x[idx], self.y[idx]
             for model, opt in self.runs:
                 loss = F.cross_entropy(model(xb), yb)
@@ -82,8 +83,8 @@ class Loop:
             self.step += 1
 
 
-def race(steps: int, chunk: int) -> dict[str, float]:
-    contestants = {"loop": Loop(), "engine": Engine(steps)}
+def race(steps: int, chunk: int, device: str) -> dict[str, float]:
+    contestants = {"loop": Loop(device), "engine": Engine(steps, device)}
     totals = dict.fromkeys(contestants, 0.0)
     for until in range(chunk, steps + chunk, chunk):
         for key, c in contestants.items():
@@ -102,24 +103,27 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--chunk", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     runs = len(OPTIMIZERS) * len(SEEDS)
     print(f"resnet-mini on digits: {runs} runs x {args.steps} steps, batch 64, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads", flush=True)
-    Engine(20).advance(20)  # warm-up: allocator, kernels, imports
+          f"{torch.get_num_threads()} threads, device {args.device}", flush=True)
+    Engine(20, args.device).advance(20)  # warm-up: allocator, kernels, imports
     ratios, per = [], {"loop": [], "engine": []}
     for r in range(args.repeats):
-        totals = race(args.steps, args.chunk)
+        totals = race(args.steps, args.chunk, args.device)
         for k, v in totals.items():
             per[k].append(v / (runs * args.steps) * 1e3)
         ratios.append(totals["loop"] / totals["engine"])
         print(f"  race {r + 1}: loop {totals['loop']:.1f} s, engine {totals['engine']:.1f} s, "
               f"ratio {ratios[-1]:.2f}", flush=True)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = {"runs": runs, "steps": args.steps, "repeats": args.repeats,
+    out = {"runs": runs, "steps": args.steps, "repeats": args.repeats, "device": args.device,
            "loop_ms_per_run_step": spread(per["loop"], 3), "engine_ms_per_run_step": spread(per["engine"], 3),
            "ratio": spread(ratios, 2),
            "peak_rss_mb": round(rss_mb)}
+    if args.device == "cuda":
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     print(json.dumps(out))
 
 
