@@ -36,11 +36,14 @@ def _(x, weight, bias, stride, padding, dilation, groups):
 def _conv2d_vmap(info, in_dims, x, weight, bias, stride, padding, dilation, groups):
     K = info.batch_size
     x, weight = _runs_first(x, in_dims[0], K), _runs_first(weight, in_dims[1], K)
+    single = x.dim() == 4  # each run convolves one (C, H, W) image, not a batch of them
+    if single:
+        x = x.unsqueeze(1)
     folded = _fold(x).contiguous(memory_format=torch.channels_last)
     w = weight.reshape(-1, *weight.shape[2:])
     b = None if bias is None else _runs_first(bias, in_dims[2], K).reshape(-1)
-    y = F.conv2d(folded, w, b, stride, padding, dilation, groups * K)
-    return _unfold(y, K), 0
+    y = _unfold(F.conv2d(folded, w, b, stride, padding, dilation, groups * K), K)
+    return (y.squeeze(1) if single else y), 0
 
 
 _conv2d.register_vmap(_conv2d_vmap)

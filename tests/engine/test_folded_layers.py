@@ -125,3 +125,15 @@ def test_second_derivatives_through_folded_layers_match_each_run() -> None:
         scale = max(float(h.abs().max()) for h in hk)
         for i, name in enumerate(params):
             assert close(hvp[i][k], hk[i], scale), f"run {k}: Hessian-vector product of {name}"
+
+
+def test_each_run_may_convolve_a_single_image() -> None:
+    models = runs()
+    template = copy.deepcopy(models[0])
+    fold_layers(template)
+    params, _ = stack_module_state(models)
+    x = torch.randn(K, 2, 6, 6, dtype=torch.float64)  # per run (C, H, W), no batch dimension
+    y = vmap(lambda p, xs: functional_call(template.a, {"weight": p["a.weight"], "bias": p["a.bias"]},
+                                           (xs,)))(params, x)
+    for k, m in enumerate(models):
+        assert close(y[k], m.a(x[k])), f"run {k}"
