@@ -11,8 +11,11 @@ each other that layout without a copy.
 
 Under vmap only the rule runs, and the rule calls torch's own conv2d and batch_norm, so
 autograd (double backward included) records torch's kernels, not these operators. Called
-outside vmap, the operators compute the same layers on one run. The arithmetic is that of
-the layers they replace; only the memory order of the sums differs, within rounding.
+outside vmap they compute the same layers on one run, but without gradients: the operators
+register no autograd formula of their own (a backward through them says so), as FunctionalNet
+differentiates its template only under vmap and runs it bare only to measure activations. The
+arithmetic is that of the layers they replace; only the memory order of the sums differs,
+within rounding.
 """
 
 from __future__ import annotations
