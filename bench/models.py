@@ -11,9 +11,15 @@ Contestants advance in turns of ``--chunk`` steps so that load on a shared machi
 them alike; ``--repeats`` races, min and median of the ratio reported, and the engine's
 peak RSS. The last line of output is one JSON object.
 
+``--profile N`` then runs N more engine steps under torch's profiler and adds where a cohort
+step's time goes: torch's convolution and batch-norm kernels, its other operators, and the rest
+(Python, vmap's dispatch, the optimizer's bookkeeping); each in ms per step of all 20 runs,
+beside the plain loop's ms per step.
+
     make bench-models
     .venv/bin/python bench/models.py --steps 200 --repeats 1     # a quick look
     .venv/bin/python bench/models.py --device cuda --steps 200   # bench/gpu.sh, on a GPU machine
+    .venv/bin/python bench/models.py --steps 200 --profile 40    # where the engine's time goes
 """
 
 from __future__ import annotations
@@ -94,6 +100,31 @@ def race(steps: int, chunk: int, device: str) -> dict[str, float]:
     return totals
 
 
+KERNELS = {"convolution": ("aten::mkldnn_convolution", "aten::convolution_backward"),
+           "batch_norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward")}
+
+
+def profile(steps: int, device: str) -> dict[str, float]:
+    """ms per cohort step in torch's convolution and batch-norm kernels, in its other
+    operators (self time of every other aten:: op), and outside any operator."""
+    from torch.profiler import profile as torch_profile
+
+    e = Engine(10 + steps, device)
+    e.advance(10)
+    t = time.perf_counter()
+    with torch_profile() as prof:
+        e.advance(10 + steps)
+    wall_ms = (time.perf_counter() - t) * 1e3
+    own = {k: 0.0 for k in KERNELS} | {"other_ops": 0.0}
+    for ev in prof.key_averages():
+        if not ev.key.startswith("aten::"):
+            continue
+        kind = next((k for k, names in KERNELS.items() if ev.key in names), "other_ops")
+        own[kind] += ev.self_cpu_time_total / 1e3
+    own["outside_ops"] = wall_ms - sum(own.values())
+    return {k: round(v / steps, 2) for k, v in own.items()}
+
+
 def spread(xs: list[float], digits: int) -> dict[str, float]:
     return {"min": round(min(xs), digits), "median": round(statistics.median(xs), digits)}
 
@@ -104,7 +135,10 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS")
     args = ap.parse_args()
+    if args.profile and args.device != "cpu":
+        ap.error("--profile counts CPU time: it describes a CPU run")
     runs = len(OPTIMIZERS) * len(SEEDS)
     print(f"resnet-mini on digits: {runs} runs x {args.steps} steps, batch 64, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {args.device}", flush=True)
@@ -122,6 +156,9 @@ def main() -> None:
            "loop_ms_per_run_step": spread(per["loop"], 3), "engine_ms_per_run_step": spread(per["engine"], 3),
            "ratio": spread(ratios, 2),
            "peak_rss_mb": round(rss_mb)}
+    if args.profile:
+        out["engine_step_ms_profiled"] = profile(args.profile, args.device)
+        out["loop_step_ms"] = spread([v * runs for v in per["loop"]], 1)
     if args.device == "cuda":
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     print(json.dumps(out))

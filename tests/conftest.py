@@ -3,6 +3,7 @@ migrated by the real migrations."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,14 @@ from api.main import create_app
 from core.settings import Settings, get_settings
 from models import apikeys
 from models.db import session_factory
-from tests.support.procs import migrate, service_env
+from tests.support.procs import migrate, reap_exiting, service_env
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379"
+
+
+def pytest_sessionfinish() -> None:
+    reap_exiting()
 
 
 @pytest.fixture(scope="session")
@@ -45,12 +50,21 @@ def redis_url() -> str:
     return f"{REDIS}/{db}"
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file brought to head by the real migrations (alembic, in its own process),
+    once per test session: each test gets a copy, a fresh database in milliseconds."""
+    path = tmp_path_factory.mktemp("migrated") / "optarena.db"
+    done = migrate(service_env({"OPTARENA_DATABASE_URL": f"sqlite:///{path}"}), path.parent)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
 @pytest.fixture()
-def sqlite_settings(tmp_path: Path) -> Settings:
+def sqlite_settings(tmp_path: Path, migrated_sqlite: Path) -> Settings:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/optarena.db",
                         broker_url=f"sqla+sqlite:///{tmp_path}/broker.sqlite")
-    done = migrate(service_env({"OPTARENA_DATABASE_URL": settings.database_url}), tmp_path)
-    assert done.returncode == 0, done.stderr
+    shutil.copyfile(migrated_sqlite, tmp_path / "optarena.db")
     return settings
 
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,14 +42,20 @@ def running(env: dict[str, str], cwd: Path, workers: dict[str, str] | None = Non
     """Migrate, then start the API and the workers (name -> queues); everything stops on exit."""
     done = migrate(env, cwd)
     assert done.returncode == 0, done.stderr
-    svc = Service(env, cwd)
+    svc = Service(env, cwd, key=False)
     try:
-        svc.start_api()
-        for name, queues in (workers or {"w1": "cpu"}).items():
+        # The API and the first worker import in parallel (seconds each) while the key is made;
+        # further workers start one by one, as two creating the broker's tables at once could clash.
+        (first, queues), *rest = (workers or {"w1": "cpu"}).items()
+        readies = [svc.spawn_api(), svc.spawn_worker(first, queues=queues)]
+        svc.make_key()
+        for ready in readies:
+            ready()
+        for name, queues in rest:
             svc.start_worker(name, queues=queues)
         yield svc
     finally:
-        svc.stop()
+        svc.stop(linger=True)
 
 
 def create_key(env: dict[str, str], cwd: Path, name: str) -> str:
@@ -63,11 +69,15 @@ def create_key(env: dict[str, str], cwd: Path, name: str) -> str:
 class Service:
     """An API process and any number of workers sharing one environment, and an API key."""
 
-    def __init__(self, env: dict[str, str], cwd: Path):
+    def __init__(self, env: dict[str, str], cwd: Path, key: bool = True):
         self.env, self.cwd, self.procs, self.logs = env, cwd, [], []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.key = create_key(env, cwd, "tests")
+        if key:
+            self.make_key()
+
+    def make_key(self) -> None:
+        self.key = create_key(self.env, self.cwd, "tests")
         self.headers = {"Authorization": f"Bearer {self.key}"}
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -79,35 +89,69 @@ class Service:
         return proc
 
     def start_api(self, name: str = "api") -> subprocess.Popen[bytes]:
-        proc = self._spawn(name, [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-                                  "--port", str(self.port), "--log-level", "warning"])
-        wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200, 30, "API")
-        return proc
+        self.spawn_api(name)()
+        return self.procs[-1]
 
     def start_worker(self, name: str, queues: str = "cpu",
                      env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """A worker; ``env`` adds to the service's environment (e.g. a PYTHONPATH with plugins)."""
-        proc = self._spawn(name, [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "-Q", queues,
-                           "--pool", "solo", "-n", f"{name}@%h", "-l", "INFO"], env)
+        self.spawn_worker(name, queues, env)()
+        return self.procs[-1]
+
+    def spawn_api(self, name: str = "api") -> Callable[[], None]:
+        """Starts the API; returns the wait until it answers."""
+        self._spawn(name, [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
+                           "--port", str(self.port), "--log-level", "warning"])
+        return lambda: wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200,
+                                30, "API")
+
+    def spawn_worker(self, name: str, queues: str = "cpu",
+                     env: dict[str, str] | None = None) -> Callable[[], None]:
+        """Starts a worker; returns the wait until it is ready."""
+        self._spawn(name, [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "-Q", queues,
+                    "--pool", "solo", "-n", f"{name}@%h", "-l", "INFO"], env)
         log = self.cwd / f"{name}.log"
-        wait_for(lambda: b" ready." in log.read_bytes(), 60, f"worker {name}")
-        return proc
+        return lambda: wait_for(lambda: b" ready." in log.read_bytes(), 60, f"worker {name}")
 
     def log(self, name: str) -> str:
         return (self.cwd / f"{name}.log").read_text(errors="replace")
 
-    def stop(self) -> None:
+    def stop(self, linger: bool = False) -> None:
+        """SIGTERM to every process, and wait until each has exited.
+
+        ``linger`` (a teardown): a Celery worker takes seconds to finish its shutdown (its loop
+        drains the broker for up to 2 s first); one whose database and broker are files of this
+        service alone cannot touch another test's jobs, so it is left to exit while the suite
+        goes on, and reaped at the session's end (reap_exiting)."""
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+        private = linger and not any(self.env.get(k, "").startswith(("postgresql", "redis"))
+                          for k in ("OPTARENA_DATABASE_URL", "OPTARENA_BROKER_URL"))
         for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            if private and proc.args[0].endswith("celery"):
+                _exiting.append(proc)
+            else:
+                _reap(proc)
         for log in self.logs:
             log.close()
+
+
+_exiting: list[subprocess.Popen[bytes]] = []
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def reap_exiting() -> None:
+    """Waits for the workers stop() left exiting (the session's end)."""
+    while _exiting:
+        _reap(_exiting.pop())
 
 
 def wait_for(check, timeout: float, what: str) -> None:  # noqa: ANN001 - a no-arg predicate
