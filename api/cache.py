@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 # Part of every key: raise it when a cached route's output changes, so that bodies stored by
 # the older code are never served again.
-FORMAT = 3  # 2: results carry each arm's final test loss; 3: curves written by orjson
+FORMAT = 4  # 2: results carry each arm's final test loss; 3: curves written by orjson;
+# 4: float32 values in their shortest float32 form (models/numbers.py)
 
 # Finished: the body never changes while the job exists. An hour in the client's own cache
 # (private: it answers one owner's key), after which it asks again and gets a cheap 304, so

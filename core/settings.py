@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(5.0, gt=0, description="a running shard's heartbeat period")
     cancel_poll_seconds: float = Field(0.3, gt=0, description="least time between cancel-flag checks")
     broker_poll_seconds: float = Field(0.1, gt=0, description="how often a worker polls a SQL broker")
-    sse_poll_seconds: float = Field(0.2, gt=0, description="how often a stream looks for new events")
+    sse_poll_seconds: float = Field(0.5, gt=0, description="how often a watched job's event log is "
+                                    "read for its streams, at most (a backlog is read on at once)")
     sse_max_lifetime: float = Field(3600.0, gt=0, description="a stream closes after this many seconds")
     sse_feed_bytes: int = Field(16_000_000, ge=1, description="bytes of a job's latest events that each "
                                 "API process keeps for all the streams of that job (read from the "

@@ -1,13 +1,13 @@
 """One database poll per watched job per API process, whatever the number of viewers.
 
 A job's ``Feed`` starts where the stream that opened it starts (or at the log's latest event,
-if that stream's cursor lies beyond it), reads on (in a thread; every ``sse_poll_seconds``
-while nothing new comes) and keeps the events, encoded once, in a buffer that every SSE and
-JSON Lines stream of that job in this process reads. A stream whose cursor is behind the
-buffer (a fresh viewer of a job already watched from later on, a reconnect with an old
-``Last-Event-ID``, a viewer too slow for the buffer's size) reads the gap from the database
-itself, then goes on from the buffer: ids only grow and commit in order, so every event is
-delivered once, in order, whichever of the two it came from.
+if that stream's cursor lies beyond it), reads on (in a thread; at most once every
+``sse_poll_seconds``, unless a read brings a whole page of backlog) and keeps the events,
+encoded once, in a buffer that every SSE and JSON Lines stream of that job in this process
+reads. A stream whose cursor is behind the buffer (a fresh viewer of a job already watched from
+later on, a reconnect with an old ``Last-Event-ID``, a viewer too slow for the buffer's size)
+reads the gap from the database itself, then goes on from the buffer: ids only grow and commit
+in order, so every event is delivered once, in order, whichever of the two it came from.
 
 A feed stops polling when its last stream leaves, and once the job's stream is complete
 (the job finished and every event read); a stream that opens after that starts a new one.
@@ -26,16 +26,16 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from api.events.frames import Frame
-from api.events.service import last_seq, read_frames
+from api.events.service import PAGE, last_seq, read_frames
 from api.observability.streams import EVENT_READS
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# The longest an idle stream sleeps before it looks again at its client and its lifetime: it
-# also wakes at every new event of its feed. Under uvicorn a client that leaves ends its
-# stream at once anyway (Starlette listens for the disconnect); waking 200 idle streams every
-# poll interval instead would cost the API several percent of a core for nothing.
+# How often a feed with nothing new wakes its streams, to look at their clients and lifetimes
+# (they also wake at every new event). Under uvicorn a client that leaves ends its stream at
+# once anyway (Starlette listens for the disconnect); waking 200 idle streams every poll
+# interval instead would cost the API several percent of a core for nothing.
 IDLE_SECONDS = 1.0
 
 
@@ -69,15 +69,20 @@ class Feed:
             last = await run_in_threadpool(last_seq, self.settings, self.job_id)
             self.base = self.head = min(self.start, last)
             self._changed()
+            told = time.monotonic()
             while not self.complete:
+                began = time.monotonic()
                 EVENT_READS.labels("feed").inc()
                 frames, self.complete = await run_in_threadpool(read_frames, self.settings, self.job_id,
                                                                 self.head)
                 self._keep(frames)
-                if frames or self.complete:
-                    self._changed()
-                else:
-                    await asyncio.sleep(self.settings.sse_poll_seconds)
+                if frames or self.complete or began - told >= IDLE_SECONDS:
+                    self._changed()  # also the idle streams' clock: they wake at least this often
+                    told = began
+                if len(frames) < PAGE and not self.complete:
+                    # At most one read per interval while the job trickles events: every stream
+                    # then gets what came meanwhile in one write. A full page is a backlog: read on.
+                    await asyncio.sleep(max(0.0, self.settings.sse_poll_seconds - (time.monotonic() - began)))
         except Exception as exc:  # noqa: BLE001 - handed to every stream of the job, which fails with it
             log.warning("the event feed of job %s stopped: %s", self.job_id, exc)
             self.error = exc
@@ -140,16 +145,6 @@ def _retire(feed: Feed) -> None:
         del feeds[(feed.settings.database_url, feed.job_id)]
 
 
-async def _wait(signal: asyncio.Event, seconds: float) -> bool:
-    """Whether ``signal`` came within ``seconds``."""
-    try:
-        async with asyncio.timeout(seconds):
-            await signal.wait()
-    except TimeoutError:
-        return False
-    return True
-
-
 async def _read(settings: Settings, job_id: str, cursor: int) -> tuple[list[Frame], bool]:
     """A stream's own read of the database (it is behind its feed, or not following)."""
     EVENT_READS.labels("stream").inc()
@@ -174,7 +169,7 @@ async def follow(settings: Settings, job_id: str, after: int, keep_going: bool,
                 return
     deadline = time.monotonic() + settings.sse_max_lifetime
     feed = join(settings, job_id, after)
-    idle = True
+    idle = False
     try:
         while True:
             signal = feed.signal  # taken before looking, so that no change is missed
@@ -191,13 +186,17 @@ async def follow(settings: Settings, job_id: str, after: int, keep_going: bool,
             if complete:
                 return
             if frames:
+                idle = False
                 continue
             if feed.error is not None:
                 raise RuntimeError(f"the event feed of job {job_id} failed") from feed.error
             if time.monotonic() > deadline or (idle and await disconnected()):
                 return
-            idle = not await _wait(signal, IDLE_SECONDS)
             if idle:
                 yield []
+            # No timeout of its own: the feed wakes its streams at least every IDLE_SECONDS
+            # (a timer per stream and wake cost the API more than the writes at 200 streams).
+            await signal.wait()
+            idle = True
     finally:
         leave(feed)

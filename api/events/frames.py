@@ -3,15 +3,12 @@ process sends the same bytes, so a viewer costs a socket write, not a JSON encod
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from typing import Any
 
 from fastapi.sse import format_sse_event
 
-
-def dumps(payload: Any) -> str:
-    return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+from models.numbers import dumps
 
 
 class Frame:

@@ -14,7 +14,7 @@ from api.events.frames import Frame
 from core.settings import Settings
 from models.codec import split_by_index, unpack_curve, unpack_steps, unpack_values
 from models.db import session_factory
-from models.jsonsafe import finite_or_none
+from models.numbers import Values, encode_all
 from models.tables import TERMINAL, Job, JobEvent, MetricChunk, MetricSeries
 
 Event = tuple[int, str, dict[str, Any]]
@@ -31,7 +31,7 @@ def _points(session: Session, job_id: str, seqs: list[int]) -> dict[int, list[di
 
     def add(seq: int, run: int, metric: str, steps: np.ndarray, values: np.ndarray) -> None:
         found[seq].setdefault((run, metric), {"run": run, "metric": metric, "steps": steps.tolist(),
-                                              "values": finite_or_none(values.tolist())})
+                                              "values": Values(values)})
 
     c, m = MetricChunk, MetricSeries
     q = (select(c.seq, c.run, c.metric, c.start_step, c.n, c.stride, c.steps, c.values)
@@ -44,10 +44,14 @@ def _points(session: Session, job_id: str, seqs: list[int]) -> dict[int, list[di
         for seq, steps, values in split_by_index(*unpack_curve(*cols), index):
             if seq in found:
                 add(seq, run, metric, steps, values)
+    encode_all([p["values"] for points in found.values() for p in points.values()])
     return {seq: [points[key] for key in sorted(points)] for seq, points in found.items()}
 
 
-def fetch(session: Session, job_id: str, after: int, limit: int = 200) -> tuple[list[Event], bool]:
+PAGE = 200  # events per read
+
+
+def fetch(session: Session, job_id: str, after: int, limit: int = PAGE) -> tuple[list[Event], bool]:
     """Events after ``after`` and whether the stream is complete (job finished and every
     event read). The status is read first: a finished job's last event is committed."""
     status = session.scalar(select(Job.status).where(Job.id == job_id))

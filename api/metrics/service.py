@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.metrics.downsample import minmax_indices
 from models.codec import columns_by_series, unpack_curve, unpack_series
+from models.numbers import values_json
 from models.tables import MetricChunk, MetricSeries, Run
 
 Series = tuple[np.ndarray, np.ndarray]
@@ -94,11 +95,9 @@ def load_series(session: Session, job_id: str, runs: list[int] | None, metrics: 
     return by_run(read_curves(session, job_id, runs, metrics, after_step)[0], None, None, after_step)
 
 
-def _array(a: np.ndarray, dtype: type) -> str:
-    # orjson writes a whole numpy array in C (about 10x json.dumps of its list); every value
-    # as a float64, so a float32 loss reads back as the double it widens to, as before; NaN
-    # and infinity as null.
-    return orjson.dumps(np.ascontiguousarray(a, dtype=dtype), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+def _steps(a: np.ndarray) -> str:
+    # orjson writes a whole numpy array in C (about 10x json.dumps of its list).
+    return orjson.dumps(np.ascontiguousarray(a, dtype=np.int64), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def series_json(steps: np.ndarray, values: np.ndarray, max_points: int | None) -> str:
@@ -106,9 +105,9 @@ def series_json(steps: np.ndarray, values: np.ndarray, max_points: int | None) -
         idx = minmax_indices(values, max_points)
         steps, values = steps[idx], values[idx]
     bad = ~np.isfinite(values)
-    return (f'{{"steps":{_array(steps, np.int64)},"values":{_array(values, np.float64)},'
+    return (f'{{"steps":{_steps(steps)},"values":{values_json(values).decode()},'
             f'"nonfinite":{"true" if bad.any() else "false"},'
-            f'"nonfinite_steps":{_array(steps[bad], np.int64)}}}')
+            f'"nonfinite_steps":{_steps(steps[bad])}}}')
 
 
 def metrics_json(session: Session, job_id: str, runs: list[int] | None, metrics: list[str] | None,

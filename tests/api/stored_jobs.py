@@ -37,9 +37,10 @@ def runs_of(url: str, shard_id: int) -> list[int]:
         return list(session.get(Shard, shard_id).run_indices)
 
 
-def write(url: str, job_id: str, shard_id: int, start: int, end: int) -> None:
+def write(url: str, job_id: str, shard_id: int, start: int, end: int, f32: bool = False) -> None:
     """Steps start+1..end of every run of the shard: train loss each step (run 0 diverges for
-    a moment, so non-finite values are exercised), validation loss every EVAL_EVERY steps."""
+    a moment, so non-finite values are exercised; with ``f32``, float32 values widened, as
+    the engine streams them), validation loss every EVAL_EVERY steps (float64)."""
     runs = runs_of(url, shard_id)
     buffer = EventBuffer()
     steps = np.arange(start + 1, end + 1)
@@ -47,6 +48,8 @@ def write(url: str, job_id: str, shard_id: int, start: int, end: int) -> None:
         train = np.exp(-steps / (300 + 40 * r)) + 0.01 * np.sin(steps * (r + 1))
         if r == 0:
             train[(steps > 120) & (steps <= 123)] = math.nan
+        if f32:
+            train = train.astype(np.float32).astype(np.float64)
         buffer.add(MetricPoints(r, "train_loss", steps.tolist(), train.tolist()))
         evals = [s for s in steps.tolist() if s % EVAL_EVERY == 0]
         if evals:
