@@ -166,6 +166,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="pairs of jobs, one alone and one viewed, "
                     "in turn (drift of the machine's load falls on both)")
     ap.add_argument("--timeout", type=float, default=240, help="longest wait for one job, in seconds")
+    ap.add_argument("--poll", type=float, help="the API's OPTARENA_SSE_POLL_SECONDS (default: its own, 0.5)")
     args = ap.parse_args()
     pg = pg_database()
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg}"
@@ -173,6 +174,8 @@ def main() -> None:
     # One key stands for every viewer: a burst that lets them all in, still counted in Redis.
     env |= {"PYTHONPATH": str(ROOT), "OPTARENA_DATABASE_URL": url, "OPTARENA_RATE_LIMIT_BURST": "2000",
             "OPTARENA_BROKER_URL": f"{REDIS}/{1 + uuid.uuid4().int % 14}"}
+    if args.poll is not None:
+        env["OPTARENA_SSE_POLL_SECONDS"] = str(args.poll)
     alone, viewed = [], []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -211,8 +214,9 @@ def report(alone: list[dict[str, Any]], viewed: list[dict[str, Any]], args: argp
     api_core = total(viewed, "api") / total(viewed, "wall_s")
     ratio = total(viewed, "job_s") / total(alone, "job_s")
     exact = min(job["exact"] for job in viewed)
+    poll = "" if args.poll is None else f", SSE_POLL_SECONDS={args.poll}"
     print(f"seed-wave-all ({args.steps} steps) {args.rounds} times alone and {args.rounds} times with "
-          f"{args.viewers} SSE viewers; one uvicorn API process, one Celery worker, PostgreSQL, Redis")
+          f"{args.viewers} SSE viewers; one uvicorn API process, one Celery worker, PostgreSQL, Redis{poll}")
     print("| figure | target | measured |\n| --- | --- | --- |")
     print(f"| API process CPU with {args.viewers} viewers, share of one core over the job | <= 25% | "
           f"{api_core:.1%} ({total(viewed, 'api'):.1f} s in {total(viewed, 'wall_s'):.1f} s) |")
