@@ -35,8 +35,9 @@ def encode_many(arrays: list[np.ndarray]) -> list[bytes]:
     with np.errstate(over="ignore", invalid="ignore"):
         v32 = v.astype(np.float32)
         exact = (v32.astype(np.float64) == v) | np.isnan(v)
-    ends = np.cumsum([len(a) for a in arrays])
-    starts = ends - [len(a) for a in arrays]
+    lengths = np.array([len(a) for a in arrays])
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
     count = np.concatenate(([0], np.cumsum(exact)))
     out = []
     for a, b, k in zip(starts.tolist(), ends.tolist(), (count[ends] - count[starts]).tolist(), strict=True):
